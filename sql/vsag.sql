@@ -151,3 +151,19 @@ CREATE AGGREGATE sum(vector) (
     COMBINEFUNC = vector_add,
     PARALLEL = SAFE
 );
+
+-- ---------------------------------------------------------------- vsag index access method
+CREATE FUNCTION vsag_amhandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD vsag TYPE INDEX HANDLER vsag_amhandler;
+COMMENT ON ACCESS METHOD vsag IS 'graph index with inline neighbour codes (VSAG-style PRS)';
+
+CREATE OPERATOR CLASS vector_l2_ops FOR TYPE vector USING vsag AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vsag AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vsag AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(vector, vector);

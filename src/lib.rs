@@ -6,8 +6,14 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod am;
 mod fmgr;
 mod vector;
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    unsafe { am::options::init() };
+}
 
 pgrx::extension_sql_file!("../sql/vsag.sql", name = "vsag_objects", finalize);
 

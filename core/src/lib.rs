@@ -7,3 +7,6 @@
 
 pub mod distance;
 pub mod vector;
+pub mod graph;
+pub mod quant;
+pub mod page;

@@ -18,10 +18,6 @@ use std::cmp::Ordering;
 struct U256([u64; 4]);
 
 impl U256 {
-    fn new(x: u64) -> Self {
-        U256([x, 0, 0, 0])
-    }
-
     fn shl(self, n: u32) -> Self {
         let (limbs, bits) = ((n / 64) as usize, n % 64);
         let mut out = [0u64; 4];
@@ -44,14 +40,6 @@ impl U256 {
             carry = t >> 64;
         }
         U256(out)
-    }
-
-    fn mul_pow10(mut self, mut n: u32) -> Self {
-        while n >= 19 {
-            self = self.mul_small(10u64.pow(19));
-            n -= 19;
-        }
-        self.mul_small(10u64.pow(n))
     }
 
     fn add(self, o: Self) -> Self {
@@ -79,6 +67,77 @@ impl U256 {
     }
 }
 
+/// The arithmetic the digit generator needs; u64 serves the common magnitudes, u128
+/// most of the rest and U256 the extremes.
+trait Big: Copy + Ord {
+    fn new(x: u64) -> Self;
+    fn shl(self, n: u32) -> Self;
+    fn mul_small(self, k: u64) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul_pow10(mut self, mut n: u32) -> Self {
+        while n >= 19 {
+            self = self.mul_small(10u64.pow(19));
+            n -= 19;
+        }
+        self.mul_small(10u64.pow(n))
+    }
+}
+
+impl Big for u64 {
+    fn new(x: u64) -> Self {
+        x
+    }
+    fn shl(self, n: u32) -> Self {
+        self.wrapping_shl(n)
+    }
+    fn mul_small(self, k: u64) -> Self {
+        self.wrapping_mul(k)
+    }
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+}
+
+impl Big for u128 {
+    fn new(x: u64) -> Self {
+        x as u128
+    }
+    fn shl(self, n: u32) -> Self {
+        self.wrapping_shl(n)
+    }
+    fn mul_small(self, k: u64) -> Self {
+        self.wrapping_mul(k as u128)
+    }
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+}
+
+impl Big for U256 {
+    fn new(x: u64) -> Self {
+        U256([x, 0, 0, 0])
+    }
+    fn shl(self, n: u32) -> Self {
+        U256::shl(self, n)
+    }
+    fn mul_small(self, k: u64) -> Self {
+        U256::mul_small(self, k)
+    }
+    fn add(self, o: Self) -> Self {
+        U256::add(self, o)
+    }
+    fn sub(self, o: Self) -> Self {
+        U256::sub(self, o)
+    }
+}
+
 impl PartialOrd for U256 {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
@@ -100,25 +159,38 @@ pub(super) fn shortest(x: f32) -> (u64, i32) {
     // At a power of two the next float down is half as far away as the next one up
     // (except at the bottom of the normal range, where spacing continues unchanged).
     let asym = frac == 0 && bexp > 1;
+    // First-digit position estimate (off by at most one; corrected exactly below).
+    let k = (f32::from_bits(bits) as f64).log10().ceil() as i32;
+    // The largest intermediate is below 20·s, with s ≈ 2^(2-e)·10^(k+1) for e < 0 and
+    // 4·10^(k+1) otherwise: use the narrowest type that leaves headroom (u64 covers
+    // about 1e-8..1e8, u128 about 1e-23..1e30).
+    let s_bits = if e >= 0 { 2 } else { 2 - e } + (k + 1).max(0) * 10 / 3 + 1;
+    if s_bits <= 58 {
+        generate::<u64>(f, e, asym, k)
+    } else if s_bits <= 122 {
+        generate::<u128>(f, e, asym, k)
+    } else {
+        generate::<U256>(f, e, asym, k)
+    }
+}
 
+fn generate<N: Big>(f: u64, e: i32, asym: bool, mut k: i32) -> (u64, i32) {
     // v = r/s; the exclusive interval is ((r - mm)/s, (r + mp)/s).
-    let (mut r, mut s, mut mp, mut mm);
+    let (mut r, mut s, mut mp, mut mm): (N, N, N, N);
     if e >= 0 {
-        let ulp = U256::new(1).shl(e as u32);
+        let ulp = N::new(1).shl(e as u32);
         if asym {
-            (r, s, mp, mm) = (U256::new(f).shl(e as u32 + 2), U256::new(4), ulp.shl(1), ulp);
+            (r, s, mp, mm) = (N::new(f).shl(e as u32 + 2), N::new(4), ulp.shl(1), ulp);
         } else {
-            (r, s, mp, mm) = (U256::new(f).shl(e as u32 + 1), U256::new(2), ulp, ulp);
+            (r, s, mp, mm) = (N::new(f).shl(e as u32 + 1), N::new(2), ulp, ulp);
         }
     } else if asym {
-        (r, s, mp, mm) = (U256::new(f << 2), U256::new(1).shl((2 - e) as u32), U256::new(2), U256::new(1));
+        (r, s, mp, mm) = (N::new(f << 2), N::new(1).shl((2 - e) as u32), N::new(2), N::new(1));
     } else {
-        (r, s, mp, mm) = (U256::new(f << 1), U256::new(1).shl((1 - e) as u32), U256::new(1), U256::new(1));
+        (r, s, mp, mm) = (N::new(f << 1), N::new(1).shl((1 - e) as u32), N::new(1), N::new(1));
     }
 
-    // Scale so that 10^(k-1) < high <= 10^k: the first digit is then at 10^(k-1). The
-    // f64 estimate is off by at most one; the loop fixes it (bounded for safety).
-    let mut k = (x.abs() as f64).log10().ceil() as i32;
+    // Scale so that 10^(k-1) < high <= 10^k: the first digit is then at 10^(k-1).
     if k >= 0 {
         s = s.mul_pow10(k as u32);
     } else {

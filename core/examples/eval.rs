@@ -1,0 +1,145 @@
+//! Recall / throughput evaluation of the graph + SQ8 search on fvecs data.
+//!
+//! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
+//!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
+//!     [--rerank ef|N] [--n N] [--data /work/shared/data/minilm-100k]
+//!
+//! Files: <data>.base.fvecs, <data>.query.fvecs, <data>.gt-{cosine,l2}.ivecs (per row an
+//! int32 count then that many f32/i32, little-endian). With --n below the base size, or for
+//! ip, ground truth is recomputed by brute force.
+
+use std::collections::HashSet;
+use std::time::Instant;
+use vsag_core::distance::Metric;
+use vsag_core::graph::{build, BuildParams, MemStore, SearchState};
+use vsag_core::page::NodeLayout;
+use vsag_core::quant::{index_distance, normalize, Quantizer, QuantizerKind};
+
+fn read_vecs<T: Copy>(path: &str, conv: impl Fn([u8; 4]) -> T) -> (Vec<T>, usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let dim = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    let row = 4 + 4 * dim;
+    assert_eq!(bytes.len() % row, 0, "{path}: ragged file");
+    let mut out = Vec::with_capacity(bytes.len() / row * dim);
+    for r in bytes.chunks_exact(row) {
+        assert_eq!(u32::from_le_bytes(r[..4].try_into().unwrap()) as usize, dim);
+        out.extend(r[4..].chunks_exact(4).map(|b| conv(b.try_into().unwrap())));
+    }
+    (out, dim)
+}
+
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|s| s.as_str())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let metric = match arg(&args, "--metric").unwrap_or("cosine") {
+        "cosine" => Metric::Cosine,
+        "l2" => Metric::L2,
+        "ip" => Metric::InnerProduct,
+        m => panic!("unknown metric {m}"),
+    };
+    let num = |name: &str, d: f64| arg(&args, name).map_or(d, |s| s.parse().unwrap());
+    let list = |name: &str, d: &str| -> Vec<f64> { arg(&args, name).unwrap_or(d).split(',').map(|s| s.parse().unwrap()).collect() };
+    let params = BuildParams {
+        m: num("--m", 32.0) as usize,
+        ef_construction: num("--efc", 128.0) as usize,
+        alpha: num("--alpha", 1.2) as f32,
+        metric,
+        two_pass: args.iter().any(|a| a == "--two-pass"),
+        max_batch: arg(&args, "--max-batch").map(|s| s.parse().unwrap()),
+        ..Default::default()
+    };
+    let redundancies = list("--redundancy", "0,0.5");
+    let efs: Vec<usize> = list("--efs", "10,20,40,80,120,200").into_iter().map(|x| x as usize).collect();
+    let rerank = arg(&args, "--rerank").unwrap_or("ef").to_string();
+    let prefix = arg(&args, "--data").unwrap_or("/work/shared/data/minilm-100k");
+    let k = 10;
+
+    let (mut base, dim) = read_vecs(&format!("{prefix}.base.fvecs"), f32::from_le_bytes);
+    let (mut queries, qdim) = read_vecs(&format!("{prefix}.query.fvecs"), f32::from_le_bytes);
+    assert_eq!(dim, qdim);
+    let full_n = base.len() / dim;
+    let n = (num("--n", full_n as f64) as usize).min(full_n);
+    base.truncate(n * dim);
+    let nq = (num("--nq", (queries.len() / dim) as f64) as usize).min(queries.len() / dim);
+    queries.truncate(nq * dim);
+    if metric == Metric::Cosine {
+        base.chunks_exact_mut(dim).for_each(normalize);
+        queries.chunks_exact_mut(dim).for_each(normalize);
+    }
+    let gt: Vec<Vec<u32>> = if n == full_n && metric != Metric::InnerProduct {
+        let name = if metric == Metric::Cosine { "cosine" } else { "l2" };
+        let (g, gk) = read_vecs(&format!("{prefix}.gt-{name}.ivecs"), u32::from_le_bytes);
+        g.chunks_exact(gk).take(nq).map(|r| r[..k].to_vec()).collect()
+    } else {
+        use rayon::prelude::*;
+        queries
+            .par_chunks_exact(dim)
+            .map(|q| {
+                let mut d: Vec<(f32, u32)> = base.chunks_exact(dim).enumerate().map(|(i, v)| (index_distance(metric, q, v), i as u32)).collect();
+                d.select_nth_unstable_by(k, |a, b| a.0.total_cmp(&b.0));
+                d[..k].iter().map(|x| x.1).collect()
+            })
+            .collect()
+    };
+    println!(
+        "data {prefix}: n={n} dim={dim} queries={nq} metric={metric:?} m={} efc={} alpha={} two_pass={} threads={}",
+        params.m, params.ef_construction, params.alpha, params.two_pass, rayon::current_num_threads()
+    );
+
+    let t = Instant::now();
+    let mut last = Instant::now();
+    let g = build(&base, dim, &params, &mut |d, tot| {
+        if last.elapsed().as_secs() >= 10 {
+            eprintln!("  build {d}/{tot} {:.0}s", t.elapsed().as_secs_f64());
+            last = Instant::now();
+        }
+    });
+    let build_s = t.elapsed().as_secs_f64();
+    let avg_deg = g.neighbours.iter().map(|l| l.len()).sum::<usize>() as f64 / n as f64;
+    println!("build {build_s:.1}s, avg degree {avg_deg:.1}");
+
+    let sample: Vec<f32> = base.chunks_exact(dim).step_by((n / 20000).max(1)).flatten().copied().collect();
+    let quant = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
+    for &r in &redundancies {
+        let layout = NodeLayout::new(dim, params.m, r as f32, true, quant.code_size()).unwrap();
+        let mut store = MemStore::new(&g, &base, dim, &quant, layout.inline_cap);
+        println!(
+            "\nredundancy {r}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
+            layout.inline_cap, params.m, layout.tuple_size, layout.tuples_per_page()
+        );
+        println!("{:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}", "ef", "recall@10", "QPS", "expanded", "inline_est", "fetch_est", "exact");
+        for &ef in &efs {
+            let rr = if rerank == "ef" { ef.max(k) } else { rerank.parse::<usize>().unwrap().max(k) };
+            let mut hits = 0usize;
+            let (mut exp, mut inl, mut fet, mut exa) = (0u64, 0u64, 0u64, 0u64);
+            let t = Instant::now();
+            for (qi, q) in queries.chunks_exact(dim).enumerate() {
+                let mut st = SearchState::new(quant.prepare(metric, q), g.entry as u64);
+                st.run(&mut store, ef.max(k));
+                let res = st.next_batch(&mut store, rr);
+                let truth: HashSet<u32> = gt[qi].iter().copied().collect();
+                hits += res.iter().take(k).filter(|x| truth.contains(&(x.0 as u32))).count();
+                let s = st.stats();
+                exp += s.expanded;
+                inl += s.inline_estimates;
+                fet += s.fetched_estimates;
+                exa += s.exact;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let f = |x: u64| x as f64 / nq as f64;
+            println!(
+                "{:>5} {:>9.4} {:>9.0} {:>9.1} {:>10.1} {:>10.1} {:>8.1}",
+                ef,
+                hits as f64 / (nq * k) as f64,
+                nq as f64 / secs,
+                f(exp),
+                f(inl),
+                f(fet),
+                f(exa)
+            );
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Parallel in-memory Vamana build.
+//!
+//! Points are inserted in random order in batches (sizes doubling from 1 up to a cap, as in
+//! ParlayANN). Within a batch every point searches the graph as it stood before the batch
+//! and chooses its out-edges in parallel; reverse edges are then grouped by target and each
+//! overflowing target re-pruned, also in parallel. Each task writes only its own result, so
+//! no locks are needed and the graph is the same whatever the thread count. Between batches
+//! control returns to the calling thread, which is the only place `progress` runs.
+
+use super::prune::robust_prune;
+use super::visited::VisitedSet;
+use super::{BuildParams, Graph};
+use crate::distance::{l2_squared, Metric};
+use crate::quant::index_distance;
+use rayon::prelude::*;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// f32 with a total order, for heaps.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) struct Dist(pub f32);
+impl Eq for Dist {}
+impl PartialOrd for Dist {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Dist {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+pub(crate) struct Points<'a> {
+    pub vectors: &'a [f32],
+    pub dim: usize,
+    pub metric: Metric,
+}
+impl Points<'_> {
+    #[inline]
+    pub fn v(&self, i: u32) -> &[f32] {
+        let o = i as usize * self.dim;
+        &self.vectors[o..o + self.dim]
+    }
+    #[inline]
+    pub fn d(&self, a: u32, b: u32) -> f32 {
+        index_distance(self.metric, self.v(a), self.v(b))
+    }
+}
+
+/// Per-thread search buffers, reused across the points a worker handles.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    visited: VisitedSet,
+    frontier: BinaryHeap<Reverse<(Dist, u32)>>,
+    best: BinaryHeap<(Dist, u32)>,
+    /// Expanded nodes with their distance to the query: the pruning candidates.
+    pub expanded: Vec<(u32, f32)>,
+}
+
+/// Greedy beam search with exact distances; fills `s.expanded`.
+pub(crate) fn beam_search(g: &[Vec<u32>], pts: &Points, entry: u32, q: &[f32], ef: usize, s: &mut Scratch) {
+    s.visited.clear();
+    s.frontier.clear();
+    s.best.clear();
+    s.expanded.clear();
+    let d0 = index_distance(pts.metric, q, pts.v(entry));
+    s.visited.insert(entry as u64);
+    s.frontier.push(Reverse((Dist(d0), entry)));
+    s.best.push((Dist(d0), entry));
+    while let Some(Reverse((d, u))) = s.frontier.pop() {
+        if s.best.len() >= ef && d >= s.best.peek().unwrap().0 && !s.expanded.is_empty() {
+            break;
+        }
+        s.expanded.push((u, d.0));
+        for &v in &g[u as usize] {
+            if !s.visited.insert(v as u64) {
+                continue;
+            }
+            let dv = index_distance(pts.metric, q, pts.v(v));
+            if s.best.len() < ef || dv < s.best.peek().unwrap().0 .0 {
+                s.frontier.push(Reverse((Dist(dv), v)));
+                s.best.push((Dist(dv), v));
+                if s.best.len() > ef {
+                    s.best.pop();
+                }
+            }
+        }
+    }
+}
+
+/// Deterministic pseudo-random mixing (splitmix64): permutation and tie-breaking.
+#[inline]
+pub(crate) fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Sorts by distance, breaking exact ties pseudo-randomly (per owner node) so groups of
+/// identical vectors do not all link to the same lowest ids.
+fn sort_candidates(owner: u32, c: &mut [(u32, f32)]) {
+    let key = |id: u32| mix(((owner as u64) << 32) | id as u64);
+    c.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then_with(|| key(a.0).cmp(&key(b.0))));
+}
+
+/// Point nearest the centroid (L2, whatever the metric): a central start for every search.
+fn medoid(pts: &Points, n: usize) -> u32 {
+    let dim = pts.dim;
+    let sum = pts
+        .vectors
+        .par_chunks(dim * 1024)
+        .map(|block| {
+            let mut s = vec![0f64; dim];
+            for row in block.chunks_exact(dim) {
+                s.iter_mut().zip(row).for_each(|(a, &x)| *a += x as f64);
+            }
+            s
+        })
+        .reduce(|| vec![0f64; dim], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
+    let centroid: Vec<f32> = sum.iter().map(|&x| (x / n as f64) as f32).collect();
+    (0..n as u32)
+        .into_par_iter()
+        .map(|i| (Dist(l2_squared(&centroid, pts.v(i))), i))
+        .min()
+        .map(|x| x.1)
+        .unwrap_or(0)
+}
+
+pub fn build(vectors: &[f32], dim: usize, params: &BuildParams, progress: &mut dyn FnMut(usize, usize)) -> Graph {
+    assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be n × dim");
+    let n = vectors.len() / dim;
+    assert!(n <= u32::MAX as usize, "too many vectors for one in-memory build");
+    let m = params.m.max(1);
+    let ef = params.ef_construction.max(m);
+    let pts = Points { vectors, dim, metric: params.metric };
+    let mut g: Vec<Vec<u32>> = vec![Vec::new(); n];
+    if n == 0 {
+        progress(0, 0);
+        return Graph { neighbours: g, entry: 0 };
+    }
+    let entry = medoid(&pts, n);
+    let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
+    order.sort_by_key(|&i| mix(i as u64 ^ params.seed));
+    order.insert(0, entry);
+
+    let alphas: Vec<f32> = if params.two_pass { vec![1.0, params.alpha] } else { vec![params.alpha] };
+    let total = n * alphas.len();
+    let max_batch = params.max_batch.unwrap_or_else(|| (n / 50).clamp(64, 4096));
+    let mut done = 0;
+    progress(0, total);
+    for &alpha in &alphas {
+        let mut start = 0;
+        let mut size = 1;
+        while start < n {
+            let batch = &order[start..(start + size).min(n)];
+            insert_batch(&mut g, &pts, entry, batch, m, ef, alpha);
+            start += batch.len();
+            done += batch.len();
+            size = (size * 2).min(max_batch);
+            progress(done, total);
+        }
+    }
+    ensure_connected(&mut g, &pts, entry, m, ef);
+    // Nearest first: the page format stores inline codes for the leading neighbours.
+    g.par_iter_mut().enumerate().for_each(|(i, list)| {
+        list.sort_by_cached_key(|&v| Dist(pts.d(i as u32, v)));
+    });
+    Graph { neighbours: g, entry }
+}
+
+fn insert_batch(g: &mut [Vec<u32>], pts: &Points, entry: u32, batch: &[u32], m: usize, ef: usize, alpha: f32) {
+    let gr: &[Vec<u32>] = g;
+    let lists: Vec<Vec<u32>> = batch
+        .par_iter()
+        .map_init(Scratch::default, |s, &p| {
+            beam_search(gr, pts, entry, pts.v(p), ef, s);
+            let mut cands: Vec<(u32, f32)> = s.expanded.iter().copied().filter(|&(v, _)| v != p).collect();
+            for &v in &gr[p as usize] {
+                if !s.visited.contains(v as u64) {
+                    cands.push((v, pts.d(p, v)));
+                }
+            }
+            sort_candidates(p, &mut cands);
+            robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b)).into_iter().map(|x| x.0).collect()
+        })
+        .collect();
+    for (&p, list) in batch.iter().zip(lists) {
+        g[p as usize] = list;
+    }
+
+    // Reverse edges, grouped by target so each target is updated by exactly one task.
+    let mut pairs: Vec<(u32, u32)> = batch.iter().flat_map(|&p| g[p as usize].iter().map(move |&j| (j, p))).collect();
+    pairs.par_sort_unstable();
+    let groups: Vec<&[(u32, u32)]> = pairs.chunk_by(|a, b| a.0 == b.0).collect();
+    let gr: &[Vec<u32>] = g;
+    let updates: Vec<(u32, Vec<u32>)> = groups
+        .par_iter()
+        .filter_map(|grp| {
+            let j = grp[0].0;
+            let cur = &gr[j as usize];
+            let mut merged = Vec::with_capacity(cur.len() + grp.len());
+            merged.extend_from_slice(cur);
+            for &(_, p) in grp.iter() {
+                if p != j && !merged.contains(&p) {
+                    merged.push(p);
+                }
+            }
+            if merged.len() == cur.len() {
+                return None;
+            }
+            if merged.len() <= m {
+                return Some((j, merged));
+            }
+            let mut cands: Vec<(u32, f32)> = merged.iter().map(|&v| (v, pts.d(j, v))).collect();
+            sort_candidates(j, &mut cands);
+            let list = robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b)).into_iter().map(|x| x.0).collect();
+            Some((j, list))
+        })
+        .collect();
+    for (j, list) in updates {
+        g[j as usize] = list;
+    }
+}
+
+/// Marks everything reachable from `start` and counts, in `indeg`, the in-edges coming
+/// from newly reached nodes (so `indeg` only ever counts edges from reached sources).
+fn reach_from(g: &[Vec<u32>], start: u32, reached: &mut [bool], indeg: &mut [u32], stack: &mut Vec<u32>) {
+    if reached[start as usize] {
+        return;
+    }
+    reached[start as usize] = true;
+    stack.push(start);
+    while let Some(u) = stack.pop() {
+        for &v in &g[u as usize] {
+            indeg[v as usize] += 1;
+            if !reached[v as usize] {
+                reached[v as usize] = true;
+                stack.push(v);
+            }
+        }
+    }
+}
+
+/// Makes every node reachable from the entry. Pruning can orphan nodes (large groups of
+/// identical vectors, whose searches stop early on equal distances; low-norm points under
+/// inner product). Each orphan gets an in-edge from a reachable node, preferably one of its
+/// nearest: a free slot if there is one, else the host's farthest neighbour that has
+/// another reachable in-edge is replaced, so the repair does not orphan anything else.
+pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: usize, ef: usize) {
+    let n = g.len();
+    let mut stack = Vec::new();
+    let mut scratch = Scratch::default();
+    for _round in 0..8 {
+        let mut reached = vec![false; n];
+        let mut indeg = vec![0u32; n];
+        reach_from(g, entry, &mut reached, &mut indeg, &mut stack);
+        if reached.iter().all(|&r| r) {
+            return;
+        }
+        if std::env::var("VSAG_DEBUG").is_ok() {
+            eprintln!("round {_round}: unreachable {}", reached.iter().filter(|&&r| !r).count());
+        }
+        // Free slot (None) or replaceable slot of host v, if any.
+        let host_slot = |g: &[Vec<u32>], indeg: &[u32], v: u32| -> Option<Option<usize>> {
+            let list = &g[v as usize];
+            if list.len() < m {
+                return Some(None);
+            }
+            (0..list.len()).filter(|&i| indeg[list[i] as usize] > 1).max_by_key(|&i| Dist(pts.d(v, list[i]))).map(Some)
+        };
+        let mut cursor = 0usize;
+        for u in 0..n as u32 {
+            if reached[u as usize] {
+                continue;
+            }
+            beam_search(g, pts, entry, pts.v(u), ef, &mut scratch);
+            let mut c: Vec<(u32, f32)> = scratch.expanded.iter().copied().filter(|&(v, _)| v != u).collect();
+            c.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let mut pick = c.iter().find_map(|&(v, _)| host_slot(g, &indeg, v).map(|s| (v, s)));
+            // No usable host near u: any reachable node will do (rotating, amortised O(n)).
+            for _ in 0..n {
+                if pick.is_some() {
+                    break;
+                }
+                let v = (cursor % n) as u32;
+                cursor += 1;
+                if reached[v as usize] && v != u {
+                    pick = host_slot(g, &indeg, v).map(|s| (v, s));
+                }
+            }
+            let (v, slot) = pick.unwrap_or_else(|| {
+                let v = c.first().map_or(entry, |x| x.0);
+                let list = &g[v as usize];
+                (v, (0..list.len()).max_by_key(|&i| Dist(pts.d(v, list[i]))))
+            });
+            match slot {
+                Some(i) => {
+                    let w = std::mem::replace(&mut g[v as usize][i], u);
+                    indeg[w as usize] -= 1;
+                }
+                None => g[v as usize].push(u),
+            }
+            indeg[u as usize] += 1;
+            reach_from(g, u, &mut reached, &mut indeg, &mut stack);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+use super::*;
+use crate::quant::{index_distance, normalize, Quantizer, QuantizerKind};
+use rand::{Rng, SeedableRng};
+use std::collections::HashSet;
+
+/// Gaussian-ish clusters (sum of uniforms) with per-cluster spread.
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.gen_range(0..clusters);
+        let spread = 0.15 + 0.1 * (c % 3) as f32;
+        for j in 0..dim {
+            let noise: f32 = (0..3).map(|_| rng.gen_range(-1.0f32..1.0)).sum::<f32>() * spread;
+            out.push(centres[c * dim + j] + noise);
+        }
+    }
+    out
+}
+
+fn brute_force(data: &[f32], dim: usize, q: &[f32], metric: Metric, k: usize) -> Vec<u32> {
+    let mut d: Vec<(f32, u32)> = data.chunks_exact(dim).enumerate().map(|(i, v)| (index_distance(metric, q, v), i as u32)).collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+    d.into_iter().take(k).map(|x| x.1).collect()
+}
+
+fn quiet() -> impl FnMut(usize, usize) {
+    |_, _| {}
+}
+
+fn reachable(g: &Graph) -> usize {
+    let mut seen = vec![false; g.neighbours.len()];
+    let mut stack = vec![g.entry];
+    seen[g.entry as usize] = true;
+    let mut count = 1;
+    while let Some(u) = stack.pop() {
+        for &v in &g.neighbours[u as usize] {
+            if !seen[v as usize] {
+                seen[v as usize] = true;
+                count += 1;
+                stack.push(v);
+            }
+        }
+    }
+    count
+}
+
+fn check_graph(g: &Graph, n: usize, m: usize) {
+    assert_eq!(g.neighbours.len(), n);
+    for (i, l) in g.neighbours.iter().enumerate() {
+        assert!(l.len() <= m, "node {i} degree {}", l.len());
+        assert!(!l.contains(&(i as u32)), "self loop at {i}");
+        let set: HashSet<_> = l.iter().collect();
+        assert_eq!(set.len(), l.len(), "repeated neighbour at {i}");
+        assert!(l.iter().all(|&v| (v as usize) < n));
+    }
+    if n > 0 {
+        assert_eq!(reachable(g), n, "graph not connected from entry");
+    }
+}
+
+fn recall_for(metric: Metric) -> f64 {
+    let (n, dim, nq, k) = (6000, 64, 100, 10);
+    let mut data = clustered(n + nq, dim, 40, 11);
+    if metric == Metric::Cosine {
+        data.chunks_exact_mut(dim).for_each(normalize);
+    }
+    let (base, queries) = data.split_at(n * dim);
+    let params = BuildParams { metric, ..Default::default() };
+    let g = build(base, dim, &params, &mut quiet());
+    check_graph(&g, n, params.m);
+    let quant = Quantizer::train(QuantizerKind::Sq8, dim, base).unwrap();
+    let mut store = MemStore::new(&g, base, dim, &quant, params.m / 2);
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let truth: HashSet<u32> = brute_force(base, dim, q, metric, k).into_iter().collect();
+        let got = store.search(quant.prepare(metric, q), 64, k);
+        assert_eq!(got.len(), k);
+        assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+        hits += got.iter().filter(|(id, _)| truth.contains(&(*id as u32))).count();
+    }
+    hits as f64 / (nq * k) as f64
+}
+
+#[test]
+fn recall_l2() {
+    let r = recall_for(Metric::L2);
+    assert!(r >= 0.95, "L2 recall@10 {r}");
+}
+#[test]
+fn recall_inner_product() {
+    let r = recall_for(Metric::InnerProduct);
+    assert!(r >= 0.95, "IP recall@10 {r}");
+}
+#[test]
+fn recall_cosine() {
+    let r = recall_for(Metric::Cosine);
+    assert!(r >= 0.95, "cosine recall@10 {r}");
+}
+
+#[test]
+fn tiny_graphs() {
+    let dim = 3;
+    let g = build(&[], dim, &BuildParams::default(), &mut quiet());
+    assert!(g.neighbours.is_empty());
+    let quant = Quantizer::train(QuantizerKind::Sq8, dim, &[]).unwrap();
+    let mut s = MemStore::new(&g, &[], dim, &quant, 4);
+    assert!(s.search(quant.prepare(Metric::L2, &[0.0; 3]), 10, 5).is_empty());
+
+    for n in 1..=5usize {
+        let data: Vec<f32> = (0..n * dim).map(|i| i as f32).collect();
+        let mut calls = Vec::new();
+        let g = build(&data, dim, &BuildParams::default(), &mut |d, t| calls.push((d, t)));
+        check_graph(&g, n, 32);
+        assert_eq!(*calls.last().unwrap(), (n, n));
+        assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
+        let quant = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
+        let mut s = MemStore::new(&g, &data, dim, &quant, 1);
+        let got = s.search(quant.prepare(Metric::L2, &data[..dim]), 10, 10);
+        assert_eq!(got.len(), n);
+        assert_eq!(got[0].0, 0);
+    }
+}
+
+#[test]
+fn duplicates_stay_connected() {
+    let dim = 8;
+    for (copies, others) in [(400usize, 0usize), (300, 300), (40, 500)] {
+        let mut data = vec![0.5f32; copies * dim];
+        data.extend(clustered(others, dim, 5, 3));
+        let n = copies + others;
+        let params = BuildParams { m: 12, ef_construction: 32, ..Default::default() };
+        let g = build(&data, dim, &params, &mut quiet());
+        check_graph(&g, n, params.m);
+        let quant = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
+        let mut store = MemStore::new(&g, &data, dim, &quant, 6);
+        // Searching for the duplicated value returns only copies at distance 0.
+        let got = store.search(quant.prepare(Metric::L2, &data[..dim]), 40, 20);
+        assert_eq!(got.len(), 20.min(n));
+        assert!(got.iter().all(|&(id, d)| (id as usize) < copies && d == 0.0), "{copies}/{others}");
+        // And a search run to the end still sees every node once.
+        let mut st = SearchState::new(quant.prepare(Metric::L2, &data[..dim]), g.entry as u64);
+        let mut seen = HashSet::new();
+        loop {
+            let b = st.next_batch(&mut store, 50);
+            if b.is_empty() {
+                break;
+            }
+            for (id, _) in b {
+                assert!(seen.insert(id));
+            }
+        }
+        assert_eq!(seen.len(), n);
+    }
+}
+
+#[test]
+fn continued_search_returns_every_node_once() {
+    let (n, dim) = (500, 16);
+    let data = clustered(n, dim, 6, 9);
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        let params = BuildParams { m: 8, ef_construction: 32, metric, ..Default::default() };
+        let g = build(&data, dim, &params, &mut quiet());
+        check_graph(&g, n, 8);
+        let quant = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
+        for inline in [0, 4, 8] {
+            let mut store = MemStore::new(&g, &data, dim, &quant, inline);
+            for i in (0..n).step_by(7) {
+                store.deleted[i] = true;
+            }
+            let mut st = SearchState::new(quant.prepare(metric, &data[3 * dim..4 * dim]), g.entry as u64);
+            st.run(&mut store, 10);
+            let mut seen = HashSet::new();
+            let mut prev_batches = 0;
+            loop {
+                let b = st.next_batch(&mut store, 7);
+                if b.is_empty() {
+                    break;
+                }
+                assert!(b.len() <= 7 && b.windows(2).all(|w| w[0].1 <= w[1].1));
+                for (id, d) in b {
+                    assert!(!store.deleted[id as usize]);
+                    assert_eq!(d, index_distance(metric, &data[3 * dim..4 * dim], &data[id as usize * dim..][..dim]));
+                    assert!(seen.insert(id), "id {id} returned twice");
+                }
+                prev_batches += 1;
+            }
+            assert!(st.exhausted());
+            assert_eq!(seen.len(), n - n.div_ceil(7), "inline {inline}");
+            assert!(prev_batches > 1);
+            let s = st.stats();
+            assert_eq!(s.expanded as usize, n);
+            assert_eq!(s.returned as usize, n);
+            if inline == 0 {
+                assert_eq!(s.inline_estimates, 0);
+                assert_eq!(s.fetched_estimates as usize, n);
+            }
+            // The first batch of a fresh search is the true nearest (node 3 itself).
+            let mut st = SearchState::new(quant.prepare(metric, &data[3 * dim..4 * dim]), g.entry as u64);
+            st.run(&mut store, 20);
+            let b = st.next_batch(&mut store, 20);
+            if metric == Metric::L2 {
+                assert_eq!(b[0].0, 3);
+            }
+        }
+    }
+}
+
+#[test]
+fn build_is_deterministic_and_reports_progress_on_caller_thread() {
+    let (n, dim) = (3000, 12);
+    let data = clustered(n, dim, 8, 5);
+    let caller = std::thread::current().id();
+    let mut last = 0;
+    let params = BuildParams { m: 10, ef_construction: 40, ..Default::default() };
+    let g1 = build(&data, dim, &params, &mut |d, t| {
+        assert_eq!(std::thread::current().id(), caller);
+        assert!(d >= last && t == n);
+        last = d;
+    });
+    assert_eq!(last, n);
+    let g2 = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| build(&data, dim, &params, &mut quiet()));
+    assert_eq!(g1.neighbours, g2.neighbours);
+    assert_eq!(g1.entry, g2.entry);
+    // Neighbour lists are nearest first.
+    for (i, l) in g1.neighbours.iter().enumerate() {
+        let d: Vec<f32> = l.iter().map(|&v| index_distance(Metric::L2, &data[i * dim..][..dim], &data[v as usize * dim..][..dim])).collect();
+        assert!(d.windows(2).all(|w| w[0] <= w[1]));
+    }
+    let two = BuildParams { two_pass: true, ..params };
+    let g3 = build(&data, dim, &two, &mut |d, t| {
+        assert!(d <= t && t == 2 * n);
+    });
+    check_graph(&g3, n, 10);
+    assert!(build_memory_estimate(n, dim, 10) > n * dim * 4);
+}
+
+#[test]
+fn prune_with_opaque_u64_ids() {
+    // The insert path passes packed TIDs and a distance callback between stored nodes.
+    let pts: Vec<(u64, [f32; 2])> = vec![((7 << 16) | 1, [1.0, 0.0]), ((7 << 16) | 2, [1.05, 0.0]), ((9 << 16) | 1, [0.0, 1.0])];
+    let d = |a: &[f32; 2], b: &[f32; 2]| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2);
+    let find = |id: u64| pts.iter().find(|p| p.0 == id).unwrap().1;
+    let mut cands: Vec<(u64, f32)> = pts.iter().map(|(id, v)| (*id, d(v, &[0.0, 0.0]))).collect();
+    let got = robust_prune(&mut cands, 1.0, 8, |a, b| d(&find(a), &find(b)));
+    assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), vec![(7 << 16) | 1, 9 << 16 | 1]);
+}

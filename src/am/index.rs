@@ -1,0 +1,131 @@
+//! Per-index state shared by the callbacks: the metapage, node layout, quantizer and metric.
+//!
+//! Everything but the entry point is fixed when the index is built, so it is cached per
+//! backend, keyed by the relation's physical file (REINDEX/TRUNCATE get a new file and so a
+//! new entry). The entry point and counters are read from the metapage when needed.
+
+use super::pages::{self, META_BLOCK};
+use pgrx::pg_sys::{self, Relation};
+use pgrx::PgSqlErrorCode;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use vsag_core::distance::Metric;
+use vsag_core::page::{ItemPointer, MetaPage, NodeLayout};
+use vsag_core::quant::Quantizer;
+
+use crate::fmgr::error;
+
+pub struct IndexState {
+    pub layout: NodeLayout,
+    pub metric: Metric,
+    pub quantizer: Quantizer,
+    pub alpha: f32,
+    pub ef_construction: usize,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<(u32, u32, u32), Rc<IndexState>>> = RefCell::new(HashMap::new());
+}
+
+pub unsafe fn relfile_key(index: Relation) -> (u32, u32, u32) {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    {
+        let n = (*index).rd_node;
+        (n.spcNode.into(), n.dbNode.into(), n.relNode.into())
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    {
+        let n = (*index).rd_locator;
+        (n.spcOid.into(), n.dbOid.into(), n.relNumber.into())
+    }
+}
+
+/// The metric of the index's operator class, from its distance support function.
+pub unsafe fn opclass_metric(index: Relation) -> Metric {
+    let proc_oid = pg_sys::index_getprocid(index, 1, 1);
+    let name = pg_sys::get_func_name(proc_oid);
+    let name = if name.is_null() { "" } else { std::ffi::CStr::from_ptr(name).to_str().unwrap_or("") };
+    match name {
+        "vector_l2_squared_distance" => Metric::L2,
+        "vector_negative_inner_product" => Metric::InnerProduct,
+        "cosine_distance" => Metric::Cosine,
+        other => error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("vsag: unsupported distance support function \"{other}\""),
+        ),
+    }
+}
+
+pub unsafe fn read_meta(index: Relation) -> MetaPage {
+    let meta = pages::with_item(index, ItemPointer::new(META_BLOCK, 1), |b| MetaPage::from_bytes(b));
+    match meta {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}")),
+        None => error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, "vsag: index has no metapage"),
+    }
+}
+
+/// Overwrite the metapage item (WAL-logged).
+pub unsafe fn write_meta(index: Relation, f: impl FnOnce(&mut MetaPage)) {
+    pages::modify_item(index, ItemPointer::new(META_BLOCK, 1), |b| {
+        let mut m = MetaPage::from_bytes(b).expect("metapage validated by read_meta");
+        f(&mut m);
+        b[..MetaPage::SIZE].copy_from_slice(m.as_bytes());
+        true
+    });
+}
+
+pub unsafe fn state(index: Relation) -> Rc<IndexState> {
+    let key = relfile_key(index);
+    if let Some(s) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return s;
+    }
+    let meta = read_meta(index);
+    let mut params = Vec::with_capacity(meta.param_len as usize);
+    for i in 0..meta.param_npages {
+        let ptr = ItemPointer::new(meta.param_first_block + i, 1);
+        match pages::with_item(index, ptr, |b| params.extend_from_slice(b)) {
+            Some(()) => {}
+            None => error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, "vsag: missing quantizer parameter page"),
+        }
+    }
+    params.truncate(meta.param_len as usize);
+    let quantizer = Quantizer::from_bytes(&params)
+        .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}")));
+    let layout = NodeLayout::new(
+        meta.dim as usize,
+        meta.m as usize,
+        meta.inline_cap as f32 / meta.m as f32,
+        meta.storage == vsag_core::page::StorageKind::Full as u8,
+        quantizer.code_size(),
+    )
+    .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}")));
+    if layout.tuple_size != meta.tuple_size as usize || layout.inline_cap != meta.inline_cap as usize {
+        error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, "vsag: metapage layout does not match its parameters");
+    }
+    let s = Rc::new(IndexState {
+        layout,
+        metric: meta.metric(),
+        quantizer,
+        alpha: meta.alpha,
+        ef_construction: meta.ef_construction as usize,
+    });
+    CACHE.with(|c| c.borrow_mut().insert(key, s.clone()));
+    s
+}
+
+/// Drop the cached state of an index whose file is being rewritten in place (build).
+pub unsafe fn forget(index: Relation) {
+    let key = relfile_key(index);
+    CACHE.with(|c| c.borrow_mut().remove(&key));
+}
+
+/// The query/insert vector in index space: cosine indexes work on unit vectors.
+pub fn to_index_space(metric: Metric, v: &[f32]) -> Vec<f32> {
+    let mut v = v.to_vec();
+    if metric == Metric::Cosine {
+        vsag_core::quant::normalize(&mut v);
+    }
+    v
+}

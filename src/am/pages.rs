@@ -1,0 +1,219 @@
+//! Buffers, locks and WAL for vsag pages. The byte formats belong to `vsag_core::page`;
+//! this module only moves those bytes in and out of shared buffers.
+//!
+//! Locking rule (no deadlocks by construction): a backend holds at most one buffer content
+//! lock at a time, except while extending the relation, where the relation extension lock
+//! is taken first and released before the new buffer is locked.
+//! Every change to an existing page goes through generic WAL (`GenericXLog*`); bulk-built
+//! pages are WAL-logged as full page images by the build.
+
+use pgrx::pg_sys::{self, Buffer, BlockNumber, Page, Relation};
+use vsag_core::page::{ItemPointer, MAXALIGN};
+
+/// Page types, stored in the special space so a page can be recognised (vsag_verify).
+pub const PAGE_META: u16 = 1;
+pub const PAGE_PARAM: u16 = 2;
+pub const PAGE_NODE: u16 = 3;
+pub const META_BLOCK: BlockNumber = 0;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Special {
+    pub page_type: u16,
+    pub flags: u16,
+    pub _reserved: u32,
+}
+
+pub unsafe fn init_page(page: Page, page_type: u16) {
+    pg_sys::PageInit(page, pg_sys::BLCKSZ as usize, std::mem::size_of::<Special>());
+    let sp = pg_sys::PageGetSpecialPointer(page) as *mut Special;
+    sp.write(Special { page_type, flags: 0, _reserved: 0 });
+}
+
+pub unsafe fn page_type(page: Page) -> u16 {
+    if pg_sys::PageIsNew(page) || (*(page as *const pg_sys::PageHeaderData)).pd_special as usize
+        != pg_sys::BLCKSZ as usize - std::mem::size_of::<Special>()
+    {
+        return 0;
+    }
+    (*(pg_sys::PageGetSpecialPointer(page) as *const Special)).page_type
+}
+
+pub unsafe fn read_buffer(index: Relation, block: BlockNumber) -> Buffer {
+    read_buffer_fork(index, pg_sys::ForkNumber::MAIN_FORKNUM, block)
+}
+
+pub unsafe fn read_buffer_fork(index: Relation, fork: pg_sys::ForkNumber::Type, block: BlockNumber) -> Buffer {
+    pg_sys::ReadBufferExtended(index, fork, block, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut())
+}
+
+/// Number of blocks in the main fork.
+pub unsafe fn nblocks(index: Relation) -> BlockNumber {
+    pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM)
+}
+
+/// Bytes of item `off` on `page`, or None if the offset is not a used item.
+pub unsafe fn item<'a>(page: Page, off: u16) -> Option<&'a mut [u8]> {
+    let max = pg_sys::PageGetMaxOffsetNumber(page);
+    if off == 0 || off > max {
+        return None;
+    }
+    let id = pg_sys::PageGetItemId(page, off);
+    if (*id).lp_flags() != pg_sys::LP_NORMAL {
+        return None;
+    }
+    let len = (*id).lp_len() as usize;
+    let p = pg_sys::PageGetItem(page, id) as *mut u8;
+    Some(std::slice::from_raw_parts_mut(p, len))
+}
+
+/// Run `f` on item `ptr` under a share lock. None if the item does not exist.
+pub unsafe fn with_item<R>(index: Relation, ptr: ItemPointer, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    if ptr.block >= nblocks(index) {
+        return None;
+    }
+    let buf = read_buffer(index, ptr.block);
+    pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+    let page = pg_sys::BufferGetPage(buf);
+    let r = if page_type(page) == PAGE_NODE || page_type(page) == PAGE_META || page_type(page) == PAGE_PARAM {
+        item(page, ptr.offset).map(|b| f(b))
+    } else {
+        None
+    };
+    pg_sys::UnlockReleaseBuffer(buf);
+    r
+}
+
+/// Change item `ptr` in place under an exclusive lock, WAL-logged as a generic record.
+/// `f` returns whether it changed anything (nothing is logged otherwise).
+pub unsafe fn modify_item(index: Relation, ptr: ItemPointer, f: impl FnOnce(&mut [u8]) -> bool) -> bool {
+    let buf = read_buffer(index, ptr.block);
+    pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+    let state = pg_sys::GenericXLogStart(index);
+    let page = pg_sys::GenericXLogRegisterBuffer(state, buf, 0);
+    let changed = match item(page, ptr.offset) {
+        Some(bytes) => guarded(state, || f(bytes)),
+        None => false,
+    };
+    if changed {
+        pg_sys::GenericXLogFinish(state);
+    } else {
+        pg_sys::GenericXLogAbort(state);
+    }
+    pg_sys::UnlockReleaseBuffer(buf);
+    changed
+}
+
+/// Runs `f`; if it panics (a Rust bug or a Postgres ERROR raised inside), the generic WAL
+/// record is abandoned before unwinding so no half-built record is ever finished.
+pub unsafe fn guarded<R>(state: *mut pg_sys::GenericXLogState, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(e) => {
+            pg_sys::GenericXLogAbort(state);
+            std::panic::resume_unwind(e)
+        }
+    }
+}
+
+unsafe fn add_item(page: Page, bytes: &[u8]) -> u16 {
+    let off = pg_sys::PageAddItemExtended(
+        page,
+        bytes.as_ptr() as pg_sys::Item,
+        bytes.len(),
+        pg_sys::InvalidOffsetNumber,
+        0,
+    );
+    if off == pg_sys::InvalidOffsetNumber {
+        pgrx::error!("vsag: failed to add a {} byte item to an index page", bytes.len());
+    }
+    off
+}
+
+/// `free` is `PageGetFreeSpace`, which already reserves the new line pointer.
+pub fn fits(free: usize, len: usize) -> bool {
+    free >= len.next_multiple_of(MAXALIGN)
+}
+
+/// Appends a node tuple: tries block `hint` first, else extends the relation.
+/// Returns where it went and whether a new block was added.
+pub unsafe fn append_node(index: Relation, hint: BlockNumber, bytes: &[u8]) -> (ItemPointer, bool) {
+    if hint != META_BLOCK && hint != pg_sys::InvalidBlockNumber && hint < nblocks(index) {
+        let buf = read_buffer(index, hint);
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+        let raw = pg_sys::BufferGetPage(buf);
+        if page_type(raw) == PAGE_NODE && fits(pg_sys::PageGetFreeSpace(raw), bytes.len()) {
+            let state = pg_sys::GenericXLogStart(index);
+            let page = pg_sys::GenericXLogRegisterBuffer(state, buf, 0);
+            let off = guarded(state, || add_item(page, bytes));
+            pg_sys::GenericXLogFinish(state);
+            pg_sys::UnlockReleaseBuffer(buf);
+            return (ItemPointer::new(hint, off), false);
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+    }
+    let buf = new_buffer(index, pg_sys::ForkNumber::MAIN_FORKNUM);
+    let block = pg_sys::BufferGetBlockNumber(buf);
+    let state = pg_sys::GenericXLogStart(index);
+    let page = pg_sys::GenericXLogRegisterBuffer(state, buf, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
+    let off = guarded(state, || {
+        init_page(page, PAGE_NODE);
+        add_item(page, bytes)
+    });
+    pg_sys::GenericXLogFinish(state);
+    pg_sys::UnlockReleaseBuffer(buf);
+    (ItemPointer::new(block, off), true)
+}
+
+/// A new, exclusively locked block at the end of `fork`.
+pub unsafe fn new_buffer(index: Relation, fork: pg_sys::ForkNumber::Type) -> Buffer {
+    pg_sys::LockRelationForExtension(index, pg_sys::ExclusiveLock as pg_sys::LOCKMODE);
+    let buf = read_buffer_fork(index, fork, pg_sys::InvalidBlockNumber);
+    pg_sys::UnlockRelationForExtension(index, pg_sys::ExclusiveLock as pg_sys::LOCKMODE);
+    pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+    buf
+}
+
+/// Bulk writer used by the build: fills pages in order without WAL; the caller logs the
+/// whole range with `log_newpage_range` afterwards.
+pub struct BulkWriter {
+    index: Relation,
+    fork: pg_sys::ForkNumber::Type,
+    buf: Buffer,
+    page_type: u16,
+}
+
+impl BulkWriter {
+    pub fn new(index: Relation, fork: pg_sys::ForkNumber::Type) -> Self {
+        BulkWriter { index, fork, buf: pg_sys::InvalidBuffer as Buffer, page_type: 0 }
+    }
+
+    /// Start a fresh page of `page_type`; returns its block number.
+    pub unsafe fn new_page(&mut self, page_type: u16) -> BlockNumber {
+        self.finish_page();
+        self.buf = new_buffer(self.index, self.fork);
+        init_page(pg_sys::BufferGetPage(self.buf), page_type);
+        self.page_type = page_type;
+        pg_sys::BufferGetBlockNumber(self.buf)
+    }
+
+    /// Adds an item, starting a new page of the same type when it does not fit.
+    pub unsafe fn add(&mut self, page_type: u16, bytes: &[u8]) -> ItemPointer {
+        if self.buf == pg_sys::InvalidBuffer as Buffer
+            || self.page_type != page_type
+            || !fits(pg_sys::PageGetFreeSpace(pg_sys::BufferGetPage(self.buf)), bytes.len())
+        {
+            self.new_page(page_type);
+        }
+        let off = add_item(pg_sys::BufferGetPage(self.buf), bytes);
+        ItemPointer::new(pg_sys::BufferGetBlockNumber(self.buf), off)
+    }
+
+    pub unsafe fn finish_page(&mut self) {
+        if self.buf != pg_sys::InvalidBuffer as Buffer {
+            pg_sys::MarkBufferDirty(self.buf);
+            pg_sys::UnlockReleaseBuffer(self.buf);
+            self.buf = pg_sys::InvalidBuffer as Buffer;
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! VACUUM: nodes whose heap tuple is dead are flagged deleted. They stay in the graph as
+//! waypoints (their edges still route searches) but are never returned, so a heap TID that
+//! VACUUM frees and a later row reuses can never be confused with the old node.
+
+use super::index;
+use super::pages::{self, PAGE_NODE};
+use pgrx::pg_guard;
+use pgrx::pg_sys::{self, IndexBulkDeleteResult, IndexVacuumInfo};
+use vsag_core::page::{NodeMut, NodeRef};
+
+unsafe fn stats_or_new(stats: *mut IndexBulkDeleteResult) -> *mut IndexBulkDeleteResult {
+    if stats.is_null() {
+        pg_sys::palloc0(std::mem::size_of::<IndexBulkDeleteResult>()) as *mut IndexBulkDeleteResult
+    } else {
+        stats
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambulkdelete(
+    info: *mut IndexVacuumInfo,
+    stats: *mut IndexBulkDeleteResult,
+    callback: pg_sys::IndexBulkDeleteCallback,
+    callback_state: *mut std::ffi::c_void,
+) -> *mut IndexBulkDeleteResult {
+    let index = (*info).index;
+    let stats = stats_or_new(stats);
+    let st = index::state(index);
+    let layout = st.layout;
+    let Some(callback) = callback else { return stats };
+    let nblocks = pages::nblocks(index);
+    let mut live = 0f64;
+    for block in 0..nblocks {
+        pgrx::check_for_interrupts!();
+        let buf = pg_sys::ReadBufferExtended(
+            index,
+            pg_sys::ForkNumber::MAIN_FORKNUM,
+            block,
+            pg_sys::ReadBufferMode::RBM_NORMAL,
+            (*info).strategy,
+        );
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+        if pages::page_type(pg_sys::BufferGetPage(buf)) != PAGE_NODE {
+            pg_sys::UnlockReleaseBuffer(buf);
+            continue;
+        }
+        let state = pg_sys::GenericXLogStart(index);
+        let page = pg_sys::GenericXLogRegisterBuffer(state, buf, 0);
+        let max = pg_sys::PageGetMaxOffsetNumber(page);
+        let mut changed = false;
+        for off in 1..=max {
+            let Some(bytes) = pages::item(page, off) else { continue };
+            if bytes.len() < layout.tuple_size || NodeRef::new(&layout, bytes).is_deleted() {
+                continue;
+            }
+            let tid = NodeRef::new(&layout, bytes).heap_tid();
+            let mut heap_tid: pg_sys::ItemPointerData = std::mem::zeroed();
+            pgrx::itemptr::item_pointer_set_all(&mut heap_tid, tid.block, tid.offset);
+            if callback(&mut heap_tid, callback_state) {
+                NodeMut::new(&layout, bytes).set_deleted(true);
+                (*stats).tuples_removed += 1.0;
+                changed = true;
+            } else {
+                live += 1.0;
+            }
+        }
+        if changed {
+            pg_sys::GenericXLogFinish(state);
+        } else {
+            pg_sys::GenericXLogAbort(state);
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+    }
+    (*stats).num_pages = nblocks;
+    (*stats).num_index_tuples = live;
+    stats
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amvacuumcleanup(
+    info: *mut IndexVacuumInfo,
+    stats: *mut IndexBulkDeleteResult,
+) -> *mut IndexBulkDeleteResult {
+    if (*info).analyze_only {
+        return stats;
+    }
+    if !stats.is_null() {
+        return stats;
+    }
+    // No bulk delete ran (nothing to remove): just count.
+    let index = (*info).index;
+    let stats = stats_or_new(stats);
+    let st = index::state(index);
+    let nblocks = pages::nblocks(index);
+    let mut live = 0f64;
+    for block in 0..nblocks {
+        let buf = pages::read_buffer(index, block);
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+        let page = pg_sys::BufferGetPage(buf);
+        if pages::page_type(page) == PAGE_NODE {
+            for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
+                if let Some(b) = pages::item(page, off) {
+                    if b.len() >= st.layout.tuple_size && !NodeRef::new(&st.layout, b).is_deleted() {
+                        live += 1.0;
+                    }
+                }
+            }
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+    }
+    (*stats).num_pages = nblocks;
+    (*stats).num_index_tuples = live;
+    stats
+}
