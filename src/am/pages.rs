@@ -68,17 +68,15 @@ pub unsafe fn item<'a>(page: Page, off: u16) -> Option<&'a mut [u8]> {
 }
 
 /// Run `f` on item `ptr` under a share lock. None if the item does not exist.
+/// (A pointer past the end of the relation raises Postgres' own "could not read block"
+/// ERROR; checking the size first would cost a system call on every read.)
 pub unsafe fn with_item<R>(index: Relation, ptr: ItemPointer, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    if ptr.block >= nblocks(index) {
-        return None;
-    }
     let buf = read_buffer(index, ptr.block);
     pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
     let page = pg_sys::BufferGetPage(buf);
-    let r = if page_type(page) == PAGE_NODE || page_type(page) == PAGE_META || page_type(page) == PAGE_PARAM {
-        item(page, ptr.offset).map(|b| f(b))
-    } else {
-        None
+    let r = match page_type(page) {
+        PAGE_NODE | PAGE_META | PAGE_PARAM => item(page, ptr.offset).map(|b| f(b)),
+        _ => None,
     };
     pg_sys::UnlockReleaseBuffer(buf);
     r

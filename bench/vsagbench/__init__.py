@@ -1,0 +1,1 @@
+"""vsag benchmark: vsag vs pgvector HNSW in one PostgreSQL server, same data, same run."""

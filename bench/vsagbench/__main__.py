@@ -1,0 +1,118 @@
+"""python -m vsagbench DATASET [options] — see bench/run."""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from . import data, measure, report
+from . import server as srv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem), "os": platform.platform()}
+
+
+def dataset(spec, metric, limit, nq):
+    if spec.startswith("synth:"):
+        _, n, dim = spec.split(":")
+        return data.synthetic(int(n), int(dim), nqueries=nq or 1000, metric=metric)
+    prefix = spec
+    if not os.path.exists(prefix + ".base.fvecs"):
+        prefix = os.path.join(REPO, "..", "shared", "data", spec)
+    return data.load_fvecs_dataset(prefix, metric, limit=limit, nqueries=nq)
+
+
+def systems(args):
+    out = [measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", {})]
+    for r in args.vsag_redundancy:
+        out.append(measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", {"redundancy": r}))
+    out += [measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search", {"m": 16, "ef_construction": 64}),
+            measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search", {"m": 32, "ef_construction": 128})]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run")
+    ap.add_argument("dataset", nargs="?", default="minilm-100k",
+                    help="name under ../shared/data, an fvecs path prefix, or synth:N:DIM")
+    ap.add_argument("--metric", default="cosine", choices=["cosine", "l2", "ip"])
+    ap.add_argument("--limit", type=int, help="use only the first N base vectors (exact GT recomputed)")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--ef", default="10,20,40,80,120,200")
+    ap.add_argument("--seconds", type=int, default=10, help="pgbench duration per point")
+    ap.add_argument("--vsag-redundancy", type=float, nargs="*", default=[])
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--port", type=int, default=5497)
+    ap.add_argument("--root", default="/tmp/vsag-bench")
+    ap.add_argument("--smoke", action="store_true", help="tiny run for CI: 5,000 vectors, 100 queries, 1 s points")
+    args = ap.parse_args()
+    if args.smoke:
+        args.limit, args.queries, args.seconds, args.ef = args.limit or 5000, 100, 1, "10,40"
+    efs = [int(x) for x in args.ef.split(",")]
+    ds = dataset(args.dataset, args.metric, args.limit, args.queries)
+    nq = len(ds.queries)
+    print(f"dataset {ds.name}: {len(ds.base)} x {ds.dim}, {nq} queries, metric {ds.metric}", flush=True)
+
+    server = srv.Server(args.root, args.port)
+    server.start({"shared_buffers": "4GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": 1,
+                  "max_connections": 20, "jit": "off", "fsync": "off", "synchronous_commit": "off",
+                  "checkpoint_timeout": "30min", "max_wal_size": "8GB"})
+    try:
+        res = run(server, ds, efs, nq, args)
+    finally:
+        server.stop()
+    out = args.out or os.path.join(REPO, "bench", "results", "smoke" if args.smoke else ds.name.replace(":", "_"))
+    text = report.write(res, out)
+    print(text.split("## Build time")[0])
+    print(f"report: {os.path.join(out, 'report.md')}")
+
+
+def run(server, ds, efs, nq, args):
+    with measure.connect(server, "postgres") as c:
+        for db, ext in (("vsag_bench", "vsag"), ("pgvector_bench", "vector")):
+            c.execute(f"DROP DATABASE IF EXISTS {db}")
+            c.execute(f"CREATE DATABASE {db}")
+            with measure.connect(server, db) as d:
+                d.execute(f"CREATE EXTENSION {ext}")
+                t0 = time.perf_counter()
+                measure.load(d, ds, data)
+                print(f"loaded {db} in {time.perf_counter() - t0:.1f}s", flush=True)
+        with measure.connect(server, "pgvector_bench") as d:
+            pgv = d.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+    rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    res = {"dataset": {"name": ds.name, "n": len(ds.base), "dim": ds.dim, "metric": ds.metric, "queries": nq},
+           "machine": machine(), "versions": {"postgres": server.version(), "vsag": rev or "unknown", "pgvector": pgv},
+           "seconds": args.seconds, "runs": []}
+    for system in systems(args):
+        with measure.connect(server, system.db) as conn:
+            build_s, size, table_size = measure.build(conn, system, ds.metric, "4GB")
+            print(f"{system.label}: built in {build_s:.1f}s, {size / 2**20:.1f} MB", flush=True)
+            if not measure.uses_index(conn, ds.metric):
+                raise RuntimeError(f"{system.label}: planner does not use the index")
+            run = {"system": system.name, "label": system.label, "options": system.options,
+                   "build_s": build_s, "size_bytes": size, "table_bytes": table_size, "sweep": []}
+            for ef in efs:
+                point = {"ef": ef, **measure.recall(conn, system, ds, ef, nq)}
+                for clients in (1, 2):
+                    point[f"c{clients}"] = measure.throughput(server, system, ds.metric, ef, nq, clients, args.seconds)
+                print(f"  ef={ef}: recall@10={point['recall@10']:.3f} qps(2c)={point['c2']['qps']:.0f}", flush=True)
+                run["sweep"].append(point)
+            res["runs"].append(run)
+            conn.execute("DROP INDEX docs_ann")
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(main())
