@@ -71,6 +71,20 @@ start_cluster() {
     fi
 }
 
+# Python environment for the durability tests and the benchmark (psycopg, numpy; extra
+# packages as arguments). Outside the repository so the `postgres` user can read it.
+PYENV="${VSAG_PYENV:-/opt/vsag-venv}"
+ensure_pyenv() {
+    local pkgs=("psycopg[binary]" numpy "$@")
+    if [ ! -x "$PYENV/bin/python" ]; then
+        log "creating Python environment $PYENV"
+        as_root python3 -m venv "$PYENV"
+    fi
+    local mods="psycopg, numpy"
+    for p in "$@"; do mods="$mods, ${p//-/_}"; done
+    "$PYENV/bin/python" -c "import $mods" 2>/dev/null || as_root "$PYENV/bin/pip" install -q "${pkgs[@]}"
+}
+
 stop_cluster() {
     local dir="$1"
     as_root sudo -u postgres "${PG_BIN}/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true

@@ -167,3 +167,15 @@ CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vsag AS
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vsag AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
     FUNCTION 1 cosine_distance(vector, vector);
+
+-- consistency check: one row per problem ('error') and a closing 'info' summary
+CREATE FUNCTION vsag_verify(index regclass)
+    RETURNS TABLE (severity text, block bigint, item integer, message text)
+    AS 'MODULE_PATHNAME', 'vsag_verify_wrapper' LANGUAGE C STRICT;
+
+-- counters of this backend's last vsag index scan (shows the selective re-rank at work)
+CREATE FUNCTION vsag_last_scan_stats(
+    OUT expanded bigint, OUT inline_estimates bigint, OUT fetched_estimates bigint,
+    OUT exact_distances bigint, OUT exact_on_expand bigint, OUT rerank_skipped bigint,
+    OUT page_reads bigint, OUT heap_fetches bigint, OUT rows bigint)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'vsag_last_scan_stats_wrapper' LANGUAGE C;

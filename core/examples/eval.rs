@@ -2,7 +2,13 @@
 //!
 //! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
 //!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
-//!     [--rerank ef|N] [--n N] [--data /work/shared/data/minilm-100k]
+//!     [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--data /work/shared/data/minilm-100k]
+//!
+//! Each row runs every query twice: re-ranking all `rerank` candidates exactly, then the
+//! selective re-rank (`next_batch_selective`, same candidates, precision filter with the
+//! SQ8 error bound measured on the data). `storage` emulates full-vector tuples (no own
+//! code; reading a tuple gives the exact distance) or codes-only tuples (every exact
+//! distance is an `exact()` call, i.e. a heap fetch in Postgres).
 //!
 //! Files: <data>.base.fvecs, <data>.query.fvecs, <data>.gt-{cosine,l2}.ivecs (per row an
 //! int32 count then that many f32/i32, little-endian). With --n below the base size, or for
@@ -29,7 +35,10 @@ fn read_vecs<T: Copy>(path: &str, conv: impl Fn([u8; 4]) -> T) -> (Vec<T>, usize
 }
 
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|s| s.as_str())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.as_str())
 }
 
 fn main() {
@@ -41,7 +50,13 @@ fn main() {
         m => panic!("unknown metric {m}"),
     };
     let num = |name: &str, d: f64| arg(&args, name).map_or(d, |s| s.parse().unwrap());
-    let list = |name: &str, d: &str| -> Vec<f64> { arg(&args, name).unwrap_or(d).split(',').map(|s| s.parse().unwrap()).collect() };
+    let list = |name: &str, d: &str| -> Vec<f64> {
+        arg(&args, name)
+            .unwrap_or(d)
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect()
+    };
     let params = BuildParams {
         m: num("--m", 32.0) as usize,
         ef_construction: num("--efc", 128.0) as usize,
@@ -52,8 +67,20 @@ fn main() {
         ..Default::default()
     };
     let redundancies = list("--redundancy", "0,0.5");
-    let efs: Vec<usize> = list("--efs", "10,20,40,80,120,200").into_iter().map(|x| x as usize).collect();
+    let efs: Vec<usize> = list("--efs", "10,20,40,80,120,200")
+        .into_iter()
+        .map(|x| x as usize)
+        .collect();
     let rerank = arg(&args, "--rerank").unwrap_or("ef").to_string();
+    let storages: Vec<bool> = arg(&args, "--storage")
+        .unwrap_or("full,codes")
+        .split(',')
+        .map(|s| match s {
+            "full" => true,
+            "codes" => false,
+            _ => panic!("unknown storage {s}"),
+        })
+        .collect();
     let prefix = arg(&args, "--data").unwrap_or("/work/shared/data/minilm-100k");
     let k = 10;
 
@@ -70,15 +97,26 @@ fn main() {
         queries.chunks_exact_mut(dim).for_each(normalize);
     }
     let gt: Vec<Vec<u32>> = if n == full_n && metric != Metric::InnerProduct {
-        let name = if metric == Metric::Cosine { "cosine" } else { "l2" };
+        let name = if metric == Metric::Cosine {
+            "cosine"
+        } else {
+            "l2"
+        };
         let (g, gk) = read_vecs(&format!("{prefix}.gt-{name}.ivecs"), u32::from_le_bytes);
-        g.chunks_exact(gk).take(nq).map(|r| r[..k].to_vec()).collect()
+        g.chunks_exact(gk)
+            .take(nq)
+            .map(|r| r[..k].to_vec())
+            .collect()
     } else {
         use rayon::prelude::*;
         queries
             .par_chunks_exact(dim)
             .map(|q| {
-                let mut d: Vec<(f32, u32)> = base.chunks_exact(dim).enumerate().map(|(i, v)| (index_distance(metric, q, v), i as u32)).collect();
+                let mut d: Vec<(f32, u32)> = base
+                    .chunks_exact(dim)
+                    .enumerate()
+                    .map(|(i, v)| (index_distance(metric, q, v), i as u32))
+                    .collect();
                 d.select_nth_unstable_by(k, |a, b| a.0.total_cmp(&b.0));
                 d[..k].iter().map(|x| x.1).collect()
             })
@@ -101,44 +139,112 @@ fn main() {
     let avg_deg = g.neighbours.iter().map(|l| l.len()).sum::<usize>() as f64 / n as f64;
     println!("build {build_s:.1}s, avg degree {avg_deg:.1}");
 
-    let sample: Vec<f32> = base.chunks_exact(dim).step_by((n / 20000).max(1)).flatten().copied().collect();
+    let sample: Vec<f32> = base
+        .chunks_exact(dim)
+        .step_by((n / 20000).max(1))
+        .flatten()
+        .copied()
+        .collect();
     let quant = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
-    for &r in &redundancies {
-        let layout = NodeLayout::new(dim, params.m, r as f32, true, quant.code_size()).unwrap();
+    // Precision-filter bound: the largest |estimate − exact| over 20 queries × the sample.
+    let codes: Vec<Vec<u8>> = sample
+        .chunks_exact(dim)
+        .map(|v| quant.encode_vec(v))
+        .collect();
+    let mut bound = 0f32;
+    for q in queries.chunks_exact(dim).take(20) {
+        let pq = quant.prepare(metric, q);
+        for (v, c) in sample.chunks_exact(dim).zip(&codes) {
+            bound = bound.max((pq.estimate(c) - pq.exact(v)).abs());
+        }
+    }
+    println!(
+        "SQ8 error bound (max |estimate - exact|, 20 queries x {}): {bound:.5}",
+        codes.len()
+    );
+    if let Some(b) = arg(&args, "--bound") {
+        bound = b.parse().unwrap();
+        println!("using --bound {bound}");
+    }
+    for (&full, &r) in storages
+        .iter()
+        .flat_map(|f| redundancies.iter().map(move |r| (f, r)))
+    {
+        let layout = NodeLayout::new(dim, params.m, r as f32, full, quant.code_size()).unwrap();
         let mut store = MemStore::new(&g, &base, dim, &quant, layout.inline_cap);
+        store.full_vectors = full;
         println!(
-            "\nredundancy {r}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
-            layout.inline_cap, params.m, layout.tuple_size, layout.tuples_per_page()
+            "\nstorage {}, redundancy {r}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
+            if full { "full" } else { "codes" },
+            layout.inline_cap,
+            params.m,
+            layout.tuple_size,
+            layout.tuples_per_page()
         );
-        println!("{:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}", "ef", "recall@10", "QPS", "expanded", "inline_est", "fetch_est", "exact");
+        println!(
+            "{:>5} {:>9} {:>7} {:>8} {:>10} {:>9} {:>7} | {:>9} {:>7} {:>7} {:>8}",
+            "ef",
+            "recall@10",
+            "QPS",
+            "expanded",
+            "inline_est",
+            "fetch_est",
+            "exact",
+            "sel_rec",
+            "sel_QPS",
+            "sel_ex",
+            "filtered"
+        );
         for &ef in &efs {
-            let rr = if rerank == "ef" { ef.max(k) } else { rerank.parse::<usize>().unwrap().max(k) };
-            let mut hits = 0usize;
-            let (mut exp, mut inl, mut fet, mut exa) = (0u64, 0u64, 0u64, 0u64);
-            let t = Instant::now();
-            for (qi, q) in queries.chunks_exact(dim).enumerate() {
-                let mut st = SearchState::new(quant.prepare(metric, q), g.entry as u64);
-                st.run(&mut store, ef.max(k));
-                let res = st.next_batch(&mut store, rr);
-                let truth: HashSet<u32> = gt[qi].iter().copied().collect();
-                hits += res.iter().take(k).filter(|x| truth.contains(&(x.0 as u32))).count();
-                let s = st.stats();
-                exp += s.expanded;
-                inl += s.inline_estimates;
-                fet += s.fetched_estimates;
-                exa += s.exact;
-            }
-            let secs = t.elapsed().as_secs_f64();
+            let rr = if rerank == "ef" {
+                ef.max(k)
+            } else {
+                rerank.parse::<usize>().unwrap().max(k)
+            };
             let f = |x: u64| x as f64 / nq as f64;
+            let mut row = |selective: bool| {
+                let mut hits = 0usize;
+                let mut tot = vsag_core::graph::SearchStats::default();
+                let t = Instant::now();
+                for (qi, q) in queries.chunks_exact(dim).enumerate() {
+                    let mut st = SearchState::new(quant.prepare(metric, q), g.entry as u64);
+                    st.run(&mut store, ef.max(k));
+                    let res = if selective {
+                        st.next_batch_selective(&mut store, k, rr as f32 / k as f32, bound)
+                    } else {
+                        st.next_batch(&mut store, rr)
+                    };
+                    let truth: HashSet<u32> = gt[qi].iter().copied().collect();
+                    hits += res
+                        .iter()
+                        .take(k)
+                        .filter(|x| truth.contains(&(x.0 as u32)))
+                        .count();
+                    let s = st.stats();
+                    tot.expanded += s.expanded;
+                    tot.inline_estimates += s.inline_estimates;
+                    tot.fetched_estimates += s.fetched_estimates;
+                    tot.exact += s.exact;
+                    tot.filtered += s.filtered;
+                }
+                let qps = nq as f64 / t.elapsed().as_secs_f64();
+                (hits as f64 / (nq * k) as f64, qps, tot)
+            };
+            let (rec, qps, s) = row(false);
+            let (srec, sqps, ss) = row(true);
             println!(
-                "{:>5} {:>9.4} {:>9.0} {:>9.1} {:>10.1} {:>10.1} {:>8.1}",
+                "{:>5} {:>9.4} {:>7.0} {:>8.1} {:>10.1} {:>9.1} {:>7.1} | {:>9.4} {:>7.0} {:>7.1} {:>8.1}",
                 ef,
-                hits as f64 / (nq * k) as f64,
-                nq as f64 / secs,
-                f(exp),
-                f(inl),
-                f(fet),
-                f(exa)
+                rec,
+                qps,
+                f(s.expanded),
+                f(s.inline_estimates),
+                f(s.fetched_estimates),
+                f(s.exact),
+                srec,
+                sqps,
+                f(ss.exact),
+                f(ss.filtered)
             );
         }
     }

@@ -10,11 +10,11 @@
 
 use std::sync::OnceLock;
 
-mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod scalar;
 
 /// The four metrics the `vector` type supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -123,14 +123,8 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> f64 {
 pub fn cosine_from_parts(dot: f32, norm_sq_a: f32, norm_sq_b: f32) -> f64 {
     // Product in f64 cannot overflow/underflow for finite f32 inputs, as in pgvector.
     let sim = dot as f64 / (norm_sq_a as f64 * norm_sq_b as f64).sqrt();
-    // NaN passes through: comparisons with NaN are false.
-    let sim = if sim > 1.0 {
-        1.0
-    } else if sim < -1.0 {
-        -1.0
-    } else {
-        sim
-    };
+    // clamp() passes NaN through, which is what pgvector returns for zero norms.
+    let sim = sim.clamp(-1.0, 1.0);
     1.0 - sim
 }
 

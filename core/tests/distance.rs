@@ -4,7 +4,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vsag_core::distance::{self, available_kernels, cosine_distance, Kernels, Metric};
 
-const LENS: &[usize] = &[0, 1, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 383, 384, 1536, 16000];
+const LENS: &[usize] = &[
+    0, 1, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 383, 384, 1536, 16000,
+];
 
 /// Value generators: small symmetric, positive, large symmetric, and log-uniform
 /// magnitudes with random sign (exercises cancellation across very different scales).
@@ -15,7 +17,11 @@ fn gen(rng: &mut StdRng, kind: usize) -> f32 {
         2 => rng.gen_range(-1e3f32..1e3),
         _ => {
             let mag = 10f32.powf(rng.gen_range(-3.0f32..3.0));
-            if rng.gen::<bool>() { mag } else { -mag }
+            if rng.gen::<bool>() {
+                mag
+            } else {
+                -mag
+            }
         }
     }
 }
@@ -59,7 +65,10 @@ const TOL: f64 = 1e-5;
 #[test]
 fn kernels_match_f64_reference() {
     let kernels = available_kernels();
-    eprintln!("kernels: {:?}", kernels.iter().map(|k| k.0).collect::<Vec<_>>());
+    eprintln!(
+        "kernels: {:?}",
+        kernels.iter().map(|k| k.0).collect::<Vec<_>>()
+    );
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for &n in LENS {
         for kind in 0..4 {
@@ -118,10 +127,19 @@ fn dispatched_functions_match_active_kernel() {
     assert_eq!(distance::l2_squared(&a, &b), (active.l2_squared)(&a, &b));
     assert_eq!(distance::l1(&a, &b), (active.l1)(&a, &b));
     assert_eq!(distance::norm_squared(&a), (active.norm_squared)(&a));
-    assert_eq!(distance::distance(Metric::L2, &a, &b), (active.l2_squared)(&a, &b));
-    assert_eq!(distance::distance(Metric::InnerProduct, &a, &b), -(active.dot)(&a, &b));
+    assert_eq!(
+        distance::distance(Metric::L2, &a, &b),
+        (active.l2_squared)(&a, &b)
+    );
+    assert_eq!(
+        distance::distance(Metric::InnerProduct, &a, &b),
+        -(active.dot)(&a, &b)
+    );
     assert_eq!(distance::distance(Metric::L1, &a, &b), (active.l1)(&a, &b));
-    assert_eq!(distance::distance(Metric::Cosine, &a, &b), cosine_distance(&a, &b) as f32);
+    assert_eq!(
+        distance::distance(Metric::Cosine, &a, &b),
+        cosine_distance(&a, &b) as f32
+    );
 }
 
 #[test]
@@ -148,7 +166,10 @@ fn cosine_edge_cases() {
         let v: Vec<f32> = (0..n).map(|_| gen(&mut rng, 3)).collect();
         let w: Vec<f32> = v.iter().map(|x| -x * 3.0).collect();
         let (d1, d2) = (cosine_distance(&v, &v), cosine_distance(&v, &w));
-        assert!((0.0..=2.0).contains(&d1) && (0.0..=2.0).contains(&d2), "{d1} {d2}");
+        assert!(
+            (0.0..=2.0).contains(&d1) && (0.0..=2.0).contains(&d2),
+            "{d1} {d2}"
+        );
     }
     // 1-element vectors are exactly +-1 similar.
     assert_eq!(cosine_distance(&[3.0], &[-0.5]), 2.0);

@@ -6,7 +6,7 @@
 
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
-use super::options::VsagOptions;
+use super::options::{VsagOptions, STORAGE_CODES};
 use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
@@ -14,8 +14,8 @@ use pgrx::pg_sys::{self, Relation};
 use pgrx::{pg_guard, PgSqlErrorCode};
 use rayon::prelude::*;
 use vsag_core::distance::{norm_squared, Metric};
-use vsag_core::graph::{build_memory_estimate, BuildParams};
-use vsag_core::page::{param_chunks, ItemPointer, MetaPage, NodeLayout, NodeMut};
+use vsag_core::graph::{build_memory_estimate, group_identical, BuildParams};
+use vsag_core::page::{param_chunks, sequential_tid, ItemPointer, MetaPage, NodeLayout, NodeMut, MAX_HEAP_TIDS};
 use vsag_core::quant::{Quantizer, QuantizerKind};
 
 // commands/progress.h (not in pgrx's bindings)
@@ -46,6 +46,7 @@ fn progress(param: i32, value: i64) {
 pub struct BuildConfig {
     pub dim: usize,
     pub metric: Metric,
+    pub kind: QuantizerKind,
     pub layout: NodeLayout,
     pub params: BuildParams,
 }
@@ -65,7 +66,17 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         );
     }
     let dim = dim as usize;
-    let layout = NodeLayout::new(dim, opts.m as usize, opts.redundancy as f32, true, QuantizerKind::Sq8.code_size(dim))
+    let kind = QuantizerKind::from_u8(opts.quantizer as u8)
+        .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer"));
+    let store_vector = opts.storage != STORAGE_CODES;
+    if !store_vector && (*(*index).rd_index).indkey.values.as_slice(1)[0] == 0 {
+        // Re-ranking reads the vector back from the table column; an expression has none.
+        error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "vsag: storage = codes needs a plain column, not an expression (use storage = full)",
+        );
+    }
+    let layout = NodeLayout::new(dim, opts.m as usize, opts.redundancy as f32, store_vector, kind.code_size(dim))
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string()));
     let params = BuildParams {
         m: opts.m as usize,
@@ -74,7 +85,7 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         metric,
         ..BuildParams::default()
     };
-    BuildConfig { dim, metric, layout, params }
+    BuildConfig { dim, metric, kind, layout, params }
 }
 
 /// Checks and converts one indexed value; None means "not indexed" (NULL, or a zero vector
@@ -143,17 +154,29 @@ unsafe extern "C-unwind" fn build_callback(
 }
 
 /// Builds the graph over `vectors` and writes the whole index (also used for empty tables).
-unsafe fn write_index(index: Relation, cfg: &BuildConfig, vectors: Vec<f32>, tids: Vec<ItemPointer>) {
-    let n = tids.len();
+/// Rows with bitwise identical vectors share one node (up to MAX_HEAP_TIDS rows each): a
+/// clique of copies could not stay connected under pruning.
+unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>, tids: Vec<ItemPointer>) {
     let dim = cfg.dim;
     let layout = &cfg.layout;
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GRAPH);
+    let groups = group_identical(&vectors, dim, MAX_HEAP_TIDS);
+    let n = groups.len();
+    // Compact to one vector per group (first rows increase, so in-place is safe).
+    for (g, rows) in groups.iter().enumerate() {
+        let r = rows[0] as usize;
+        if r != g {
+            vectors.copy_within(r * dim..(r + 1) * dim, g * dim);
+        }
+    }
+    vectors.truncate(n * dim);
     progress(PROGRESS_CREATE_IDX_TUPLES_TOTAL, n as i64);
     // Train on an even sample: enough for per-dimension ranges, cheap at any size.
     let step = (n / 20_000).max(1);
     let sample: Vec<f32> = (0..n).step_by(step).flat_map(|i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let quantizer = Quantizer::train(QuantizerKind::Sq8, dim, &sample)
+    let quantizer = Quantizer::train(cfg.kind, dim, &sample)
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
+    let error_bound = if n >= 2 { quantizer.estimate_error_bound(cfg.metric, &sample, 0.99) } else { f32::INFINITY };
     let graph = vsag_core::graph::build(&vectors, dim, &cfg.params, &mut |done, _total| {
         // Called on this (the backend) thread between parallel batches.
         progress(PROGRESS_CREATE_IDX_TUPLES_DONE, done as i64);
@@ -169,17 +192,17 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, vectors: Vec<f32>, tid
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
     let params = quantizer.to_bytes();
     let nparam = param_chunks(&params).count() as u32;
-    let first_node = 1 + nparam;
-    let per_page = layout.tuples_per_page() as u32;
-    let pos = |i: usize| ItemPointer::new(first_node + i as u32 / per_page, (i as u32 % per_page) as u16 + 1);
+    let per_page = layout.tuples_per_page();
+    let pos = |i: usize| sequential_tid(1 + nparam, per_page, i);
 
-    let mut meta = MetaPage::new(cfg.metric, QuantizerKind::Sq8, layout);
+    let mut meta = MetaPage::new(cfg.metric, cfg.kind, layout);
     meta.ef_construction = cfg.params.ef_construction as u16;
     meta.alpha = cfg.params.alpha;
     meta.param_first_block = 1;
     meta.param_npages = nparam;
     meta.param_len = params.len() as u32;
     meta.node_count = n as u64;
+    meta.error_bound = error_bound;
     if n > 0 {
         meta.set_entry(Some(pos(graph.entry as usize)));
         meta.insert_block = pos(n - 1).block;
@@ -194,8 +217,12 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, vectors: Vec<f32>, tid
     }
     let mut tuple = vec![0u8; layout.tuple_size];
     let code = |i: usize| &codes[i * code_size..(i + 1) * code_size];
-    for i in 0..n {
-        let mut node = NodeMut::init(layout, &mut tuple, tids[i], Some(&vectors[i * dim..(i + 1) * dim]), code(i));
+    for (i, rows) in groups.iter().enumerate() {
+        let vector = layout.store_vector.then(|| &vectors[i * dim..(i + 1) * dim]);
+        let mut node = NodeMut::init(layout, &mut tuple, tids[rows[0] as usize], vector, code(i));
+        for &r in &rows[1..] {
+            node.add_heap_tid(tids[r as usize]);
+        }
         let list: Vec<(ItemPointer, Option<&[u8]>)> =
             graph.neighbours[i].iter().map(|&j| (pos(j as usize), Some(code(j as usize)))).collect();
         node.set_neighbours(&list);
@@ -259,10 +286,11 @@ pub unsafe extern "C-unwind" fn ambuild(
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: Relation) {
     let cfg = build_config(index);
-    let quantizer = Quantizer::train(QuantizerKind::Sq8, cfg.dim, &[])
+    let quantizer = Quantizer::train(cfg.kind, cfg.dim, &[])
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
     let params = quantizer.to_bytes();
-    let mut meta = MetaPage::new(cfg.metric, QuantizerKind::Sq8, &cfg.layout);
+    let mut meta = MetaPage::new(cfg.metric, cfg.kind, &cfg.layout);
+    meta.error_bound = f32::INFINITY;
     meta.ef_construction = cfg.params.ef_construction as u16;
     meta.alpha = cfg.params.alpha;
     meta.param_first_block = 1;

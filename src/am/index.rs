@@ -22,6 +22,8 @@ pub struct IndexState {
     pub quantizer: Quantizer,
     pub alpha: f32,
     pub ef_construction: usize,
+    /// Quantization error bound for the selective re-rank (distance units).
+    pub error_bound: f32,
 }
 
 thread_local! {
@@ -110,6 +112,7 @@ pub unsafe fn state(index: Relation) -> Rc<IndexState> {
         quantizer,
         alpha: meta.alpha,
         ef_construction: meta.ef_construction as usize,
+        error_bound: if meta.error_bound.is_finite() && meta.error_bound >= 0.0 { meta.error_bound } else { f32::INFINITY },
     });
     CACHE.with(|c| c.borrow_mut().insert(key, s.clone()));
     s

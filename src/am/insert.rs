@@ -5,6 +5,8 @@
 //! free slot gets the new node appended in place; a full neighbour is re-pruned over its
 //! old list plus the new node (vectors read without holding any lock), and the result is
 //! written only if its list did not change meanwhile (version check), else retried.
+//! A row whose vector is bitwise identical to an existing node's joins that node (up to
+//! MAX_HEAP_TIDS rows per node) instead of adding a copy pruning could not keep connected.
 //! At most one buffer lock is held at any time, so concurrent inserts cannot deadlock.
 
 use super::build::index_value;
@@ -40,13 +42,21 @@ pub unsafe extern "C-unwind" fn aminsert(
     false
 }
 
-/// A node's full vector and own code, read for pruning.
+/// A node's vector (exact, or decoded for codes storage) and its code, read for pruning.
 type NodeData = (Vec<f32>, Vec<u8>);
 
 fn read_node_data(store: &mut PgStore, id: u64) -> Option<NodeData> {
-    store
-        .with_node(id, |n| n.vector().map(|v| (v.into_owned(), n.own_code().to_vec())))
-        .flatten()
+    store.node_vector_and_code(id)
+}
+
+/// Adds `tid` to node `id` if the node stores exactly this vector and has room.
+unsafe fn join_identical(store: &PgStore, id: u64, v: &[f32], tid: ItemPointer) -> bool {
+    let layout = store.st.layout;
+    pages::modify_item(store.index, ItemPointer::from_u64(id), |b| {
+        let mut node = NodeMut::new(&layout, b);
+        let same = node.as_ref().vector().is_some_and(|x| x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()));
+        same && node.add_heap_tid(tid)
+    })
 }
 
 /// Neighbour list for a vector `v` that is (or will be) node `self_id`.
@@ -56,6 +66,7 @@ unsafe fn choose_neighbours(
     v: &[f32],
     self_id: Option<u64>,
     data: &mut HashMap<u64, NodeData>,
+    identical: &mut Vec<u64>,
 ) -> Vec<(u64, f32)> {
     let st = store.st.clone();
     let q = st.quantizer.prepare(st.metric, v);
@@ -63,6 +74,9 @@ unsafe fn choose_neighbours(
     search.run(store, st.ef_construction);
     let mut cands: Vec<(u64, f32)> = search.next_batch(store, st.ef_construction);
     cands.retain(|(id, _)| Some(*id) != self_id);
+    data.clear();
+    identical.clear();
+    identical.extend(cands.iter().filter(|c| c.1 <= 0.0).map(|c| c.0));
     cands.retain(|(id, _)| match read_node_data(store, *id) {
         Some(d) => {
             data.insert(*id, d);
@@ -77,14 +91,19 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     let layout = st.layout;
     let meta = read_meta(index);
     let code = st.quantizer.encode_vec(v);
-    let mut store = PgStore::new(index, st.clone());
+    let mut store = PgStore::new(index, st.clone(), None);
     let mut data = HashMap::new();
+    let mut identical = Vec::new();
     let chosen = match meta.entry() {
-        Some(entry) => choose_neighbours(&mut store, entry, v, None, &mut data),
+        Some(entry) => choose_neighbours(&mut store, entry, v, None, &mut data, &mut identical),
         None => Vec::new(),
     };
+    // An exact duplicate of an existing node joins it (full storage: vectors comparable).
+    if layout.store_vector && identical.iter().any(|&id| join_identical(&store, id, v, tid)) {
+        return;
+    }
     let mut tuple = vec![0u8; layout.tuple_size];
-    let mut node = NodeMut::init(&layout, &mut tuple, tid, Some(v), &code);
+    let mut node = NodeMut::init(&layout, &mut tuple, tid, layout.store_vector.then_some(v), &code);
     let list: Vec<(ItemPointer, Option<&[u8]>)> =
         chosen.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(data[id].1.as_slice()))).collect();
     node.set_neighbours(&list);
@@ -113,7 +132,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     let chosen = match raced_entry {
         // Another backend made the first node while we were appending ours: link to it now.
         Some(e) => {
-            let chosen = choose_neighbours(&mut store, e, v, Some(ptr.to_u64()), &mut data);
+            let chosen = choose_neighbours(&mut store, e, v, Some(ptr.to_u64()), &mut data, &mut identical);
             let list: Vec<(ItemPointer, Option<Vec<u8>>)> =
                 chosen.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(data[id].1.clone()))).collect();
             pages::modify_item(index, ptr, |b| {
@@ -128,6 +147,31 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     for (nb, _) in chosen {
         add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code);
     }
+    // A copy of full duplicate nodes: pruning keeps few copies in any list, so make sure one
+    // of them links to it, or later copies (which join it) would be unreachable too.
+    if let Some(&dup) = identical.first() {
+        force_link(&store, ItemPointer::from_u64(dup), ptr, &code, &identical);
+    }
+}
+
+/// Ensures `from` links to `to`: appends, or overwrites the last slot pointing at another
+/// copy (reachable through `from` anyway), or else the last slot.
+unsafe fn force_link(store: &PgStore, from: ItemPointer, to: ItemPointer, code: &[u8], copies: &[u64]) {
+    let layout = store.st.layout;
+    pages::modify_item(store.index, from, |b| {
+        let mut node = NodeMut::new(&layout, b);
+        let list: Vec<ItemPointer> = node.as_ref().neighbours().collect();
+        if list.contains(&to) {
+            return false;
+        }
+        let slot = if list.len() < layout.m {
+            list.len()
+        } else {
+            list.iter().rposition(|p| copies.contains(&p.to_u64())).unwrap_or(layout.m - 1)
+        };
+        node.set_neighbour(slot, to, Some(code));
+        true
+    });
 }
 
 unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v: &[f32], code: &[u8]) {
@@ -135,7 +179,7 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
     let layout = st.layout;
     for _attempt in 0..3 {
         let mut seen_version = None;
-        let appended = pages::modify_item(store.index, nb, |b| {
+        pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
             let h = node.header();
             if node.as_ref().neighbours().any(|p| p == new) {
@@ -150,9 +194,6 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
             }
         });
         let Some(version) = seen_version else { return };
-        if appended {
-            return;
-        }
         // Full: re-prune its neighbourhood plus the new node, reading without locks held.
         let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return };
         let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().collect::<Vec<_>>()) else { return };

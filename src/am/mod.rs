@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod cost;
+pub mod heap;
 pub mod index;
 pub mod insert;
 pub mod options;
@@ -14,6 +15,7 @@ pub mod pages;
 pub mod scan;
 pub mod store;
 pub mod vacuum;
+pub mod verify;
 
 use crate::fmgr::finfo;
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};

@@ -15,6 +15,34 @@ pub const REDUNDANCY_DEFAULT: f64 = 0.5;
 
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+pub static RERANK: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static RERANK_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(4.0);
+pub static RERANK_ERROR_SCALE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
+
+/// `quantizer` option values (stored as the enum's int in rd_options).
+pub const QUANTIZER_SQ8: i32 = 1;
+pub const QUANTIZER_SQ4: i32 = 2;
+pub const QUANTIZER_BIT: i32 = 3;
+/// `storage` option values.
+pub const STORAGE_FULL: i32 = 1;
+pub const STORAGE_CODES: i32 = 2;
+
+struct EnumTable([pg_sys::relopt_enum_elt_def; 4]);
+// SAFETY: immutable static data (C string pointers to 'static literals).
+unsafe impl Sync for EnumTable {}
+
+static QUANTIZER_VALUES: EnumTable = EnumTable([
+    pg_sys::relopt_enum_elt_def { string_val: c"sq8".as_ptr(), symbol_val: QUANTIZER_SQ8 },
+    pg_sys::relopt_enum_elt_def { string_val: c"sq4".as_ptr(), symbol_val: QUANTIZER_SQ4 },
+    pg_sys::relopt_enum_elt_def { string_val: c"bit".as_ptr(), symbol_val: QUANTIZER_BIT },
+    pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
+]);
+static STORAGE_VALUES: EnumTable = EnumTable([
+    pg_sys::relopt_enum_elt_def { string_val: c"full".as_ptr(), symbol_val: STORAGE_FULL },
+    pg_sys::relopt_enum_elt_def { string_val: c"codes".as_ptr(), symbol_val: STORAGE_CODES },
+    pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
+    pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
+]);
 
 static mut RELOPT_KIND: pg_sys::relopt_kind::Type = 0;
 
@@ -27,6 +55,8 @@ pub struct VsagOptions {
     pub ef_construction: i32,
     pub alpha: f64,
     pub redundancy: f64,
+    pub quantizer: i32,
+    pub storage: i32,
 }
 
 impl Default for VsagOptions {
@@ -37,6 +67,8 @@ impl Default for VsagOptions {
             ef_construction: EF_CONSTRUCTION_DEFAULT,
             alpha: ALPHA_DEFAULT,
             redundancy: REDUNDANCY_DEFAULT,
+            quantizer: QUANTIZER_SQ8,
+            storage: STORAGE_FULL,
         }
     }
 }
@@ -92,6 +124,53 @@ pub unsafe fn init() {
         lock,
     );
 
+    pg_sys::add_enum_reloption(
+        RELOPT_KIND,
+        c"quantizer".as_ptr(),
+        c"Codes used to navigate the graph (inline in node tuples)".as_ptr(),
+        QUANTIZER_VALUES.0.as_ptr() as *mut _,
+        QUANTIZER_SQ8,
+        c"Valid values are \"sq8\", \"sq4\" and \"bit\".".as_ptr(),
+        lock,
+    );
+    pg_sys::add_enum_reloption(
+        RELOPT_KIND,
+        c"storage".as_ptr(),
+        c"full: keep full vectors in the index for re-ranking; codes: only codes, re-rank from the table".as_ptr(),
+        STORAGE_VALUES.0.as_ptr() as *mut _,
+        STORAGE_FULL,
+        c"Valid values are \"full\" and \"codes\".".as_ptr(),
+        lock,
+    );
+
+    GucRegistry::define_bool_guc(
+        c"vsag.rerank",
+        c"Skip exact re-ranking of candidates that cannot enter the top results",
+        c"When on, a candidate gets an exact distance only if its estimate minus the quantizer's error bound could still place it among the best rows; off re-ranks every eligible candidate.",
+        &RERANK,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vsag.rerank_factor",
+        c"Candidates eligible for exact re-ranking, as a multiple of the rows each batch returns",
+        c"Each scan batch returns ef_search / rerank_factor rows chosen among ef_search candidates.",
+        &RERANK_FACTOR,
+        1.0,
+        100.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vsag.rerank_error_scale",
+        c"Multiplier on the quantization error bound used by the re-rank filter",
+        c"Larger is safer (more exact distances), 0 trusts the estimates completely.",
+        &RERANK_ERROR_SCALE,
+        0.0,
+        100.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"vsag.ef_search",
         c"Size of the candidate list during a vsag index scan",
@@ -134,6 +213,8 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
             pg_sys::relopt_type::RELOPT_TYPE_REAL,
             std::mem::offset_of!(VsagOptions, redundancy),
         ),
+        elt(c"quantizer", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, quantizer)),
+        elt(c"storage", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, storage)),
     ];
     pg_sys::build_reloptions(
         reloptions,

@@ -1,13 +1,17 @@
-//! `amgettuple`: quantized-first beam search with exact re-ranking.
+//! `amgettuple`: quantized-first beam search with selective exact re-ranking.
 //!
-//! The first call searches with a beam of `vsag.ef_search` on inline codes, re-ranks the
-//! best candidates with exact distances and returns them in exact order. When they run out
-//! (LIMIT above ef_search, or a WHERE clause rejecting rows) the search resumes with a wider
-//! beam, never returning a node twice, until `vsag.max_scan_tuples` rows were returned or
-//! the graph is exhausted. A NULL query vector returns every indexed row in index order.
+//! The search navigates on codes with a beam of `vsag.ef_search`. Rows come back in
+//! batches of `ef_search / vsag.rerank_factor`, each chosen among the best `ef_search`
+//! candidates and sorted by exact distance; with `vsag.rerank = on` a candidate only gets an
+//! exact distance if its estimate minus the quantizer's error bound (times
+//! `vsag.rerank_error_scale`) could still enter the batch (VSAG's precision filter). When
+//! the beam is used up (LIMIT above ef_search, or a WHERE clause rejecting rows) the search
+//! widens and continues, never returning a node twice, until `vsag.max_scan_tuples` rows
+//! were returned or the graph is exhausted. A NULL query returns indexed rows in index order.
 
+use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{EF_SEARCH, MAX_SCAN_TUPLES};
+use super::options::{EF_SEARCH, MAX_SCAN_TUPLES, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
 use super::pages::{self, PAGE_NODE};
 use super::store::PgStore;
 use crate::fmgr::error;
@@ -15,14 +19,27 @@ use crate::vector::VectorArg;
 use pgrx::pg_guard;
 use pgrx::pg_sys::{self, IndexScanDesc, Relation};
 use pgrx::PgSqlErrorCode;
+use std::cell::Cell;
 use std::collections::VecDeque;
-use vsag_core::graph::SearchState;
+use vsag_core::graph::{SearchState, SearchStats};
 use vsag_core::page::{ItemPointer, NodeRef};
 
+/// Counters of the last finished (or current) scan in this backend: `vsag_last_scan_stats()`.
+#[derive(Clone, Copy, Default)]
+pub struct ScanCounters {
+    pub search: SearchStats,
+    pub page_reads: u64,
+    pub heap_fetches: u64,
+    pub rows: u64,
+}
+
+thread_local! {
+    pub static LAST_SCAN: Cell<ScanCounters> = Cell::new(ScanCounters::default());
+}
+
 enum Mode {
-    /// rescan not yet called
     Idle,
-    Search { store: PgStore, search: SearchState, batch: VecDeque<(u64, f32)> },
+    Search { store: PgStore, search: SearchState },
     /// NULL query: walk node pages in order.
     Walk { block: u32, offset: u16, nblocks: u32 },
     Done,
@@ -31,21 +48,48 @@ enum Mode {
 struct ScanState {
     index: Relation,
     mode: Mode,
+    /// Heap TIDs ready to return (a node may hold several rows).
+    out: VecDeque<ItemPointer>,
     returned: usize,
 }
 
-/// Owner of the Rust state, kept in the scan's memory context; a reset callback drops the
-/// state if the scan is abandoned by an error (amendscan is then never called).
+impl ScanState {
+    fn publish(&self) {
+        if let Mode::Search { store, search } = &self.mode {
+            LAST_SCAN.with(|c| {
+                c.set(ScanCounters {
+                    search: search.stats(),
+                    page_reads: store.page_reads,
+                    heap_fetches: store.heap.as_ref().map_or(0, |h| h.fetched),
+                    rows: self.returned as u64,
+                })
+            });
+        }
+    }
+
+    /// Error path: Postgres already released buffer pins and is freeing the scan's memory,
+    /// so the heap-fetch handles must not be closed again; everything else is plain Rust.
+    fn abandon(mut self) {
+        if let Mode::Search { store, .. } = &mut self.mode {
+            if let Some(h) = store.heap.take() {
+                std::mem::forget(h);
+            }
+        }
+    }
+}
+
+/// Owner of the Rust state, kept in the scan's memory context; a reset callback disposes
+/// of the state if the scan is abandoned by an error (amendscan is then never called).
 #[repr(C)]
 struct Holder {
     cb: pg_sys::MemoryContextCallback,
     state: *mut ScanState,
 }
 
-unsafe extern "C-unwind" fn drop_holder(arg: *mut std::ffi::c_void) {
+unsafe extern "C-unwind" fn abandon_holder(arg: *mut std::ffi::c_void) {
     let h = arg as *mut Holder;
     if !(*h).state.is_null() {
-        drop(Box::from_raw((*h).state));
+        Box::from_raw((*h).state).abandon();
         (*h).state = std::ptr::null_mut();
     }
 }
@@ -59,8 +103,8 @@ unsafe fn state_of<'a>(scan: IndexScanDesc) -> &'a mut ScanState {
 pub unsafe extern "C-unwind" fn ambeginscan(index: Relation, nkeys: i32, norderbys: i32) -> IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
     let h = pg_sys::palloc0(std::mem::size_of::<Holder>()) as *mut Holder;
-    (*h).state = Box::into_raw(Box::new(ScanState { index, mode: Mode::Idle, returned: 0 }));
-    (*h).cb.func = Some(drop_holder);
+    (*h).state = Box::into_raw(Box::new(ScanState { index, mode: Mode::Idle, out: VecDeque::new(), returned: 0 }));
+    (*h).cb.func = Some(abandon_holder);
     (*h).cb.arg = h as *mut std::ffi::c_void;
     pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, &mut (*h).cb);
     (*scan).opaque = h as *mut std::ffi::c_void;
@@ -79,8 +123,10 @@ pub unsafe extern "C-unwind" fn amrescan(
         std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
     }
     let s = state_of(scan);
+    s.publish();
     s.returned = 0;
-    s.mode = Mode::Done;
+    s.out.clear();
+    s.mode = Mode::Done; // drops the previous search (and its heap fetch) normally
     let index = s.index;
     let key = if norderbys > 0 { Some(&*(*scan).orderByData) } else { None };
     let query = match key {
@@ -101,11 +147,9 @@ pub unsafe extern "C-unwind" fn amrescan(
     let Some(entry) = read_meta(index).entry() else { return };
     let v = to_index_space(st.metric, query.as_slice());
     let q = st.quantizer.prepare(st.metric, &v);
-    s.mode = Mode::Search {
-        store: PgStore::new(index, st),
-        search: SearchState::new(q, entry.to_u64()),
-        batch: VecDeque::new(),
-    };
+    let heap = (!st.layout.store_vector && !(*scan).heapRelation.is_null())
+        .then(|| HeapFetch::new((*scan).heapRelation, index, (*scan).xs_snapshot, st.metric));
+    s.mode = Mode::Search { store: PgStore::new(index, st, heap), search: SearchState::new(q, entry.to_u64()) };
 }
 
 unsafe fn set_tid(scan: IndexScanDesc, tid: ItemPointer) {
@@ -114,76 +158,124 @@ unsafe fn set_tid(scan: IndexScanDesc, tid: ItemPointer) {
     (*scan).xs_recheckorderby = false;
 }
 
+/// The next batch of rows, in exact-distance order; false when the search is exhausted.
+fn refill(store: &mut PgStore, search: &mut SearchState, out: &mut VecDeque<ItemPointer>) -> bool {
+    let ef = EF_SEARCH.get() as usize;
+    let factor = RERANK_FACTOR.get() as f32;
+    let k = ((ef as f32 / factor).ceil() as usize).max(1);
+    let bound = if RERANK.get() {
+        store.st.error_bound * RERANK_ERROR_SCALE.get() as f32
+    } else {
+        f32::INFINITY
+    };
+    if search.ef() < ef {
+        search.run(store, ef);
+    }
+    loop {
+        let batch = search.next_batch_selective(store, k, factor, bound);
+        if batch.is_empty() {
+            return false;
+        }
+        for (id, _) in batch {
+            if let Some(tids) = store.tids.remove(&id) {
+                out.extend(tids);
+            }
+        }
+        if !out.is_empty() {
+            return true;
+        }
+    }
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amgettuple(scan: IndexScanDesc, _dir: pg_sys::ScanDirection::Type) -> bool {
     let s = state_of(scan);
     if s.returned >= MAX_SCAN_TUPLES.get() as usize {
         return false;
     }
-    let found = match &mut s.mode {
-        Mode::Idle | Mode::Done => None,
-        Mode::Search { store, search, batch } => loop {
-            if let Some((id, _)) = batch.pop_front() {
-                if let Some(tid) = store.tids.remove(&id) {
-                    break Some(tid);
-                }
-                continue;
-            }
-            let next = search.next_batch(store, EF_SEARCH.get() as usize);
-            if next.is_empty() {
-                break None;
-            }
-            batch.extend(next);
-        },
-        Mode::Walk { block, offset, nblocks } => walk_next(s.index, block, offset, *nblocks),
-    };
-    match found {
-        Some(tid) => {
-            set_tid(scan, tid);
-            s.returned += 1;
-            true
-        }
-        None => {
-            s.mode = Mode::Done;
-            false
+    if s.out.is_empty() {
+        let more = match &mut s.mode {
+            Mode::Idle | Mode::Done => false,
+            Mode::Search { store, search } => refill(store, search, &mut s.out),
+            Mode::Walk { block, offset, nblocks } => walk_next(s.index, block, offset, *nblocks, &mut s.out),
+        };
+        if !more {
+            s.publish();
+            return false;
         }
     }
+    let tid = s.out.pop_front().expect("refilled");
+    set_tid(scan, tid);
+    s.returned += 1;
+    true
 }
 
 /// Next live node in physical order, for NULL queries.
-unsafe fn walk_next(index: Relation, block: &mut u32, offset: &mut u16, nblocks: u32) -> Option<ItemPointer> {
+unsafe fn walk_next(index: Relation, block: &mut u32, offset: &mut u16, nblocks: u32, out: &mut VecDeque<ItemPointer>) -> bool {
     let st = index::state(index);
     while *block < nblocks {
         let buf = pages::read_buffer(index, *block);
         pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
         let page = pg_sys::BufferGetPage(buf);
-        let mut found = None;
         if pages::page_type(page) == PAGE_NODE {
             let max = pg_sys::PageGetMaxOffsetNumber(page);
-            while found.is_none() && *offset <= max {
+            while out.is_empty() && *offset <= max {
                 if let Some(b) = pages::item(page, *offset) {
                     let node = NodeRef::new(&st.layout, b);
                     if !node.is_deleted() {
-                        found = Some(node.heap_tid());
+                        out.extend(node.heap_tids());
                     }
                 }
                 *offset += 1;
             }
         }
         pg_sys::UnlockReleaseBuffer(buf);
-        if found.is_some() {
-            return found;
+        if !out.is_empty() {
+            return true;
         }
         *block += 1;
         *offset = 1;
     }
-    None
+    false
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: IndexScanDesc) {
     let h = (*scan).opaque as *mut Holder;
-    if !h.is_null() {
-        drop_holder(h as *mut std::ffi::c_void);
+    if !h.is_null() && !(*h).state.is_null() {
+        let s = Box::from_raw((*h).state);
+        (*h).state = std::ptr::null_mut();
+        s.publish();
+        drop(s);
     }
+}
+
+#[pgrx::pg_extern(sql = false)]
+fn vsag_last_scan_stats() -> pgrx::iter::TableIterator<
+    'static,
+    (
+        pgrx::name!(expanded, i64),
+        pgrx::name!(inline_estimates, i64),
+        pgrx::name!(fetched_estimates, i64),
+        pgrx::name!(exact_distances, i64),
+        pgrx::name!(exact_on_expand, i64),
+        pgrx::name!(rerank_skipped, i64),
+        pgrx::name!(page_reads, i64),
+        pgrx::name!(heap_fetches, i64),
+        pgrx::name!(rows, i64),
+    ),
+> {
+    let c = LAST_SCAN.with(|c| c.get());
+    let s = c.search;
+    pgrx::iter::TableIterator::once((
+        s.expanded as i64,
+        s.inline_estimates as i64,
+        s.fetched_estimates as i64,
+        s.exact as i64,
+        (s.exact_on_expand + s.fetched_exact) as i64,
+        s.filtered as i64,
+        c.page_reads as i64,
+        c.heap_fetches as i64,
+        c.rows as i64,
+    ))
 }

@@ -1,4 +1,5 @@
-//! VACUUM: nodes whose heap tuple is dead are flagged deleted. They stay in the graph as
+//! VACUUM: dead heap rows are removed from their nodes; a node left with none is flagged
+//! deleted. They stay in the graph as
 //! waypoints (their edges still route searches) but are never returned, so a heap TID that
 //! VACUUM frees and a later row reuses can never be confused with the old node.
 
@@ -53,16 +54,18 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             if bytes.len() < layout.tuple_size || NodeRef::new(&layout, bytes).is_deleted() {
                 continue;
             }
-            let tid = NodeRef::new(&layout, bytes).heap_tid();
-            let mut heap_tid: pg_sys::ItemPointerData = std::mem::zeroed();
-            pgrx::itemptr::item_pointer_set_all(&mut heap_tid, tid.block, tid.offset);
-            if callback(&mut heap_tid, callback_state) {
-                NodeMut::new(&layout, bytes).set_deleted(true);
-                (*stats).tuples_removed += 1.0;
+            // Drop the dead rows of this node; with none left it becomes a tombstone that
+            // still routes searches but is never returned.
+            let (removed, remaining) = NodeMut::new(&layout, bytes).retain_heap_tids(|tid| {
+                let mut heap_tid: pg_sys::ItemPointerData = std::mem::zeroed();
+                pgrx::itemptr::item_pointer_set_all(&mut heap_tid, tid.block, tid.offset);
+                !callback(&mut heap_tid, callback_state)
+            });
+            if removed > 0 {
+                (*stats).tuples_removed += removed as f64;
                 changed = true;
-            } else {
-                live += 1.0;
             }
+            live += remaining as f64;
         }
         if changed {
             pg_sys::GenericXLogFinish(state);
@@ -101,7 +104,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
             for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
                 if let Some(b) = pages::item(page, off) {
                     if b.len() >= st.layout.tuple_size && !NodeRef::new(&st.layout, b).is_deleted() {
-                        live += 1.0;
+                        live += NodeRef::new(&st.layout, b).n_heap_tids() as f64;
                     }
                 }
             }

@@ -7,7 +7,12 @@ use std::arch::x86_64::*;
 
 pub(super) fn kernels() -> Option<Kernels> {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        Some(Kernels { dot, l2_squared, l1, norm_squared })
+        Some(Kernels {
+            dot,
+            l2_squared,
+            l1,
+            norm_squared,
+        })
     } else {
         None
     }
@@ -88,26 +93,59 @@ macro_rules! reduction {
     };
 }
 
-reduction!(dot_impl(a, b), a.len().min(b.len()),
-    |i| (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm256_maskload_ps(a.as_ptr().add(j), m), _mm256_maskload_ps(b.as_ptr().add(j), m)),
-    |acc, (x, y)| _mm256_fmadd_ps(x, y, acc));
+reduction!(
+    dot_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm256_loadu_ps(a.as_ptr().add(i)),
+        _mm256_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm256_maskload_ps(a.as_ptr().add(j), m),
+        _mm256_maskload_ps(b.as_ptr().add(j), m)
+    ),
+    |acc, (x, y)| _mm256_fmadd_ps(x, y, acc)
+);
 
-reduction!(l2_impl(a, b), a.len().min(b.len()),
-    |i| (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm256_maskload_ps(a.as_ptr().add(j), m), _mm256_maskload_ps(b.as_ptr().add(j), m)),
+reduction!(
+    l2_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm256_loadu_ps(a.as_ptr().add(i)),
+        _mm256_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm256_maskload_ps(a.as_ptr().add(j), m),
+        _mm256_maskload_ps(b.as_ptr().add(j), m)
+    ),
     |acc, (x, y)| {
         let d = _mm256_sub_ps(x, y);
         _mm256_fmadd_ps(d, d, acc)
-    });
+    }
+);
 
-reduction!(l1_impl(a, b), a.len().min(b.len()),
-    |i| (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm256_maskload_ps(a.as_ptr().add(j), m), _mm256_maskload_ps(b.as_ptr().add(j), m)),
+reduction!(
+    l1_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm256_loadu_ps(a.as_ptr().add(i)),
+        _mm256_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm256_maskload_ps(a.as_ptr().add(j), m),
+        _mm256_maskload_ps(b.as_ptr().add(j), m)
+    ),
     // |d| = d with the sign bit cleared.
-    |acc, (x, y)| _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))));
+    |acc, (x, y)| _mm256_add_ps(
+        acc,
+        _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))
+    )
+);
 
-reduction!(norm_impl(a), a.len(),
+reduction!(
+    norm_impl(a),
+    a.len(),
     |i| _mm256_loadu_ps(a.as_ptr().add(i)),
     |j, m| _mm256_maskload_ps(a.as_ptr().add(j), m),
-    |acc, x| _mm256_fmadd_ps(x, x, acc));
+    |acc, x| _mm256_fmadd_ps(x, x, acc)
+);

@@ -7,7 +7,12 @@ use std::arch::x86_64::*;
 
 pub(super) fn kernels() -> Option<Kernels> {
     if is_x86_feature_detected!("avx512f") {
-        Some(Kernels { dot, l2_squared, l1, norm_squared })
+        Some(Kernels {
+            dot,
+            l2_squared,
+            l1,
+            norm_squared,
+        })
     } else {
         None
     }
@@ -31,7 +36,10 @@ fn norm_squared(a: &[f32]) -> f32 {
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn hsum(s: [__m512; 4]) -> f32 {
-    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])))
+    _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(s[0], s[1]),
+        _mm512_add_ps(s[2], s[3]),
+    ))
 }
 
 /// Same shape as the AVX2 generator; `$m` is a 16-bit lane mask here.
@@ -72,25 +80,55 @@ macro_rules! reduction {
     };
 }
 
-reduction!(dot_impl(a, b), a.len().min(b.len()),
-    |i| (_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm512_maskz_loadu_ps(m, a.as_ptr().add(j)), _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))),
-    |acc, (x, y)| _mm512_fmadd_ps(x, y, acc));
+reduction!(
+    dot_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm512_loadu_ps(a.as_ptr().add(i)),
+        _mm512_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm512_maskz_loadu_ps(m, a.as_ptr().add(j)),
+        _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))
+    ),
+    |acc, (x, y)| _mm512_fmadd_ps(x, y, acc)
+);
 
-reduction!(l2_impl(a, b), a.len().min(b.len()),
-    |i| (_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm512_maskz_loadu_ps(m, a.as_ptr().add(j)), _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))),
+reduction!(
+    l2_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm512_loadu_ps(a.as_ptr().add(i)),
+        _mm512_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm512_maskz_loadu_ps(m, a.as_ptr().add(j)),
+        _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))
+    ),
     |acc, (x, y)| {
         let d = _mm512_sub_ps(x, y);
         _mm512_fmadd_ps(d, d, acc)
-    });
+    }
+);
 
-reduction!(l1_impl(a, b), a.len().min(b.len()),
-    |i| (_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i))),
-    |j, m| (_mm512_maskz_loadu_ps(m, a.as_ptr().add(j)), _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))),
-    |acc, (x, y)| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y))));
+reduction!(
+    l1_impl(a, b),
+    a.len().min(b.len()),
+    |i| (
+        _mm512_loadu_ps(a.as_ptr().add(i)),
+        _mm512_loadu_ps(b.as_ptr().add(i))
+    ),
+    |j, m| (
+        _mm512_maskz_loadu_ps(m, a.as_ptr().add(j)),
+        _mm512_maskz_loadu_ps(m, b.as_ptr().add(j))
+    ),
+    |acc, (x, y)| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
+);
 
-reduction!(norm_impl(a), a.len(),
+reduction!(
+    norm_impl(a),
+    a.len(),
     |i| _mm512_loadu_ps(a.as_ptr().add(i)),
     |j, m| _mm512_maskz_loadu_ps(m, a.as_ptr().add(j)),
-    |acc, x| _mm512_fmadd_ps(x, x, acc));
+    |acc, x| _mm512_fmadd_ps(x, x, acc)
+);

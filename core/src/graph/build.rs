@@ -56,10 +56,37 @@ pub(crate) struct Scratch {
     best: BinaryHeap<(Dist, u32)>,
     /// Expanded nodes with their distance to the query: the pruning candidates.
     pub expanded: Vec<(u32, f32)>,
+    fresh: Vec<u32>,
+}
+
+/// Hints the CPU to start loading `v` into cache (no-op off x86_64).
+#[inline]
+pub(crate) fn prefetch(v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = v.as_ptr() as *const i8;
+        let bytes = std::mem::size_of_val(v);
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: prefetch never faults; the address is inside `v`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 /// Greedy beam search with exact distances; fills `s.expanded`.
-pub(crate) fn beam_search(g: &[Vec<u32>], pts: &Points, entry: u32, q: &[f32], ef: usize, s: &mut Scratch) {
+pub(crate) fn beam_search(
+    g: &[Vec<u32>],
+    pts: &Points,
+    entry: u32,
+    q: &[f32],
+    ef: usize,
+    s: &mut Scratch,
+) {
     s.visited.clear();
     s.frontier.clear();
     s.best.clear();
@@ -73,10 +100,17 @@ pub(crate) fn beam_search(g: &[Vec<u32>], pts: &Points, entry: u32, q: &[f32], e
             break;
         }
         s.expanded.push((u, d.0));
+        // Gather the unvisited neighbours and prefetch their vectors before computing any
+        // distance: at 100k × 384 floats the vectors are far from cache, and overlapping the
+        // misses roughly halves build time.
+        s.fresh.clear();
         for &v in &g[u as usize] {
-            if !s.visited.insert(v as u64) {
-                continue;
+            if s.visited.insert(v as u64) {
+                s.fresh.push(v);
+                prefetch(pts.v(v));
             }
+        }
+        for &v in &s.fresh {
             let dv = index_distance(pts.metric, q, pts.v(v));
             if s.best.len() < ef || dv < s.best.peek().unwrap().0 .0 {
                 s.frontier.push(Reverse((Dist(dv), v)));
@@ -118,10 +152,13 @@ fn medoid(pts: &Points, n: usize) -> u32 {
             }
             s
         })
-        .reduce(|| vec![0f64; dim], |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        });
+        .reduce(
+            || vec![0f64; dim],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     let centroid: Vec<f32> = sum.iter().map(|&x| (x / n as f64) as f32).collect();
     (0..n as u32)
         .into_par_iter()
@@ -131,24 +168,52 @@ fn medoid(pts: &Points, n: usize) -> u32 {
         .unwrap_or(0)
 }
 
-pub fn build(vectors: &[f32], dim: usize, params: &BuildParams, progress: &mut dyn FnMut(usize, usize)) -> Graph {
-    assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be n × dim");
+/// Builds the graph over `vectors` (row-major `n × dim`; unit length for cosine) on the
+/// current rayon pool (use `ThreadPool::install` to bound the threads). `progress(done,
+/// total)` runs only on the calling thread, between batches, when no parallel work is in
+/// flight — it may panic/unwind (e.g. a Postgres interrupt) without leaving anything behind.
+/// `total` is `n` (or `2n` with `two_pass`). Deterministic for given inputs and seed,
+/// whatever the thread count.
+pub fn build(
+    vectors: &[f32],
+    dim: usize,
+    params: &BuildParams,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Graph {
+    assert!(
+        dim > 0 && vectors.len().is_multiple_of(dim),
+        "vectors must be n × dim"
+    );
     let n = vectors.len() / dim;
-    assert!(n <= u32::MAX as usize, "too many vectors for one in-memory build");
+    assert!(
+        n <= u32::MAX as usize,
+        "too many vectors for one in-memory build"
+    );
     let m = params.m.max(1);
     let ef = params.ef_construction.max(m);
-    let pts = Points { vectors, dim, metric: params.metric };
+    let pts = Points {
+        vectors,
+        dim,
+        metric: params.metric,
+    };
     let mut g: Vec<Vec<u32>> = vec![Vec::new(); n];
     if n == 0 {
         progress(0, 0);
-        return Graph { neighbours: g, entry: 0 };
+        return Graph {
+            neighbours: g,
+            entry: 0,
+        };
     }
     let entry = medoid(&pts, n);
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
     order.sort_by_key(|&i| mix(i as u64 ^ params.seed));
     order.insert(0, entry);
 
-    let alphas: Vec<f32> = if params.two_pass { vec![1.0, params.alpha] } else { vec![params.alpha] };
+    let alphas: Vec<f32> = if params.two_pass {
+        vec![1.0, params.alpha]
+    } else {
+        vec![params.alpha]
+    };
     let total = n * alphas.len();
     let max_batch = params.max_batch.unwrap_or_else(|| (n / 50).clamp(64, 4096));
     let mut done = 0;
@@ -165,28 +230,76 @@ pub fn build(vectors: &[f32], dim: usize, params: &BuildParams, progress: &mut d
             progress(done, total);
         }
     }
+    // Lists still inside their reverse-edge slack go down to the real degree bound.
+    let last_alpha = *alphas.last().unwrap();
+    g.par_iter_mut()
+        .enumerate()
+        .filter(|(_, l)| l.len() > m)
+        .for_each(|(j, list)| {
+            *list = prune_to(&pts, j as u32, list, m, last_alpha);
+        });
     ensure_connected(&mut g, &pts, entry, m, ef);
-    // Nearest first: the page format stores inline codes for the leading neighbours.
+    // Farthest first: the page format stores inline codes for the leading slots, and a
+    // node's far neighbours are the ones a search has usually not reached by another path
+    // yet (measured on MiniLM-384: ~24% fewer separate code reads at redundancy 0.5 than
+    // nearest first, ~17% fewer than rarest-in-degree first).
     g.par_iter_mut().enumerate().for_each(|(i, list)| {
-        list.sort_by_cached_key(|&v| Dist(pts.d(i as u32, v)));
+        list.sort_by_cached_key(|&v| Reverse(Dist(pts.d(i as u32, v))));
     });
-    Graph { neighbours: g, entry }
+    Graph {
+        neighbours: g,
+        entry,
+    }
 }
 
-fn insert_batch(g: &mut [Vec<u32>], pts: &Points, entry: u32, batch: &[u32], m: usize, ef: usize, alpha: f32) {
+/// Reverse edges may overfill a list up to this length before it is pruned back to `m`
+/// (DiskANN's slack factor 1.3): each prune then absorbs several reverse edges instead of
+/// one, which cuts reverse-edge pruning work several-fold.
+fn slack_cap(m: usize) -> usize {
+    m + (3 * m).div_ceil(10)
+}
+
+/// Robust-prunes `list` (candidate neighbours of `j`) down to `m`.
+fn prune_to(pts: &Points, j: u32, list: &[u32], m: usize, alpha: f32) -> Vec<u32> {
+    list.iter().for_each(|&v| prefetch(pts.v(v)));
+    let mut cands: Vec<(u32, f32)> = list.iter().map(|&v| (v, pts.d(j, v))).collect();
+    sort_candidates(j, &mut cands);
+    robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b))
+        .into_iter()
+        .map(|x| x.0)
+        .collect()
+}
+
+fn insert_batch(
+    g: &mut [Vec<u32>],
+    pts: &Points,
+    entry: u32,
+    batch: &[u32],
+    m: usize,
+    ef: usize,
+    alpha: f32,
+) {
     let gr: &[Vec<u32>] = g;
     let lists: Vec<Vec<u32>> = batch
         .par_iter()
         .map_init(Scratch::default, |s, &p| {
             beam_search(gr, pts, entry, pts.v(p), ef, s);
-            let mut cands: Vec<(u32, f32)> = s.expanded.iter().copied().filter(|&(v, _)| v != p).collect();
+            let mut cands: Vec<(u32, f32)> = s
+                .expanded
+                .iter()
+                .copied()
+                .filter(|&(v, _)| v != p)
+                .collect();
             for &v in &gr[p as usize] {
                 if !s.visited.contains(v as u64) {
                     cands.push((v, pts.d(p, v)));
                 }
             }
             sort_candidates(p, &mut cands);
-            robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b)).into_iter().map(|x| x.0).collect()
+            robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b))
+                .into_iter()
+                .map(|x| x.0)
+                .collect()
         })
         .collect();
     for (&p, list) in batch.iter().zip(lists) {
@@ -194,7 +307,10 @@ fn insert_batch(g: &mut [Vec<u32>], pts: &Points, entry: u32, batch: &[u32], m: 
     }
 
     // Reverse edges, grouped by target so each target is updated by exactly one task.
-    let mut pairs: Vec<(u32, u32)> = batch.iter().flat_map(|&p| g[p as usize].iter().map(move |&j| (j, p))).collect();
+    let mut pairs: Vec<(u32, u32)> = batch
+        .iter()
+        .flat_map(|&p| g[p as usize].iter().map(move |&j| (j, p)))
+        .collect();
     pairs.par_sort_unstable();
     let groups: Vec<&[(u32, u32)]> = pairs.chunk_by(|a, b| a.0 == b.0).collect();
     let gr: &[Vec<u32>] = g;
@@ -213,12 +329,10 @@ fn insert_batch(g: &mut [Vec<u32>], pts: &Points, entry: u32, batch: &[u32], m: 
             if merged.len() == cur.len() {
                 return None;
             }
-            if merged.len() <= m {
+            if merged.len() <= slack_cap(m) {
                 return Some((j, merged));
             }
-            let mut cands: Vec<(u32, f32)> = merged.iter().map(|&v| (v, pts.d(j, v))).collect();
-            sort_candidates(j, &mut cands);
-            let list = robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b)).into_iter().map(|x| x.0).collect();
+            let list = prune_to(pts, j, &merged, m, alpha);
             Some((j, list))
         })
         .collect();
@@ -227,9 +341,15 @@ fn insert_batch(g: &mut [Vec<u32>], pts: &Points, entry: u32, batch: &[u32], m: 
     }
 }
 
-/// Marks everything reachable from `start` and counts, in `indeg`, the in-edges coming
-/// from newly reached nodes (so `indeg` only ever counts edges from reached sources).
-fn reach_from(g: &[Vec<u32>], start: u32, reached: &mut [bool], indeg: &mut [u32], stack: &mut Vec<u32>) {
+/// Marks everything reachable from `start` (itself already linked from `parent[start]`,
+/// or the entry), recording the DFS-tree parent of every newly reached node.
+fn reach_from(
+    g: &[Vec<u32>],
+    start: u32,
+    reached: &mut [bool],
+    parent: &mut [u32],
+    stack: &mut Vec<u32>,
+) {
     if reached[start as usize] {
         return;
     }
@@ -237,9 +357,9 @@ fn reach_from(g: &[Vec<u32>], start: u32, reached: &mut [bool], indeg: &mut [u32
     stack.push(start);
     while let Some(u) = stack.pop() {
         for &v in &g[u as usize] {
-            indeg[v as usize] += 1;
             if !reached[v as usize] {
                 reached[v as usize] = true;
+                parent[v as usize] = u;
                 stack.push(v);
             }
         }
@@ -248,30 +368,28 @@ fn reach_from(g: &[Vec<u32>], start: u32, reached: &mut [bool], indeg: &mut [u32
 
 /// Makes every node reachable from the entry. Pruning can orphan nodes (large groups of
 /// identical vectors, whose searches stop early on equal distances; low-norm points under
-/// inner product). Each orphan gets an in-edge from a reachable node, preferably one of its
-/// nearest: a free slot if there is one, else the host's farthest neighbour that has
-/// another reachable in-edge is replaced, so the repair does not orphan anything else.
+/// inner product; very small m). Each orphan `u` gets an in-edge from a reachable host,
+/// preferably one of its nearest: into a free slot, else replacing an edge that is not in
+/// the spanning tree of the reachability walk — dropping a non-tree edge cannot disconnect
+/// anything, so one round suffices unless every reachable edge is a tree edge.
 pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: usize, ef: usize) {
     let n = g.len();
     let mut stack = Vec::new();
     let mut scratch = Scratch::default();
-    for _round in 0..8 {
+    for _round in 0..4 {
         let mut reached = vec![false; n];
-        let mut indeg = vec![0u32; n];
-        reach_from(g, entry, &mut reached, &mut indeg, &mut stack);
+        let mut parent = vec![u32::MAX; n];
+        reach_from(g, entry, &mut reached, &mut parent, &mut stack);
         if reached.iter().all(|&r| r) {
             return;
         }
-        if std::env::var("VSAG_DEBUG").is_ok() {
-            eprintln!("round {_round}: unreachable {}", reached.iter().filter(|&&r| !r).count());
-        }
-        // Free slot (None) or replaceable slot of host v, if any.
-        let host_slot = |g: &[Vec<u32>], indeg: &[u32], v: u32| -> Option<Option<usize>> {
+        let free = |g: &[Vec<u32>], v: u32| g[v as usize].len() < m;
+        // Farthest neighbour of v whose edge from v is not a tree edge.
+        let spare = |g: &[Vec<u32>], parent: &[u32], v: u32| -> Option<usize> {
             let list = &g[v as usize];
-            if list.len() < m {
-                return Some(None);
-            }
-            (0..list.len()).filter(|&i| indeg[list[i] as usize] > 1).max_by_key(|&i| Dist(pts.d(v, list[i]))).map(Some)
+            (0..list.len())
+                .filter(|&i| parent[list[i] as usize] != v)
+                .max_by_key(|&i| Dist(pts.d(v, list[i])))
         };
         let mut cursor = 0usize;
         for u in 0..n as u32 {
@@ -279,10 +397,21 @@ pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: 
                 continue;
             }
             beam_search(g, pts, entry, pts.v(u), ef, &mut scratch);
-            let mut c: Vec<(u32, f32)> = scratch.expanded.iter().copied().filter(|&(v, _)| v != u).collect();
-            c.sort_by(|a, b| a.1.total_cmp(&b.1));
-            let mut pick = c.iter().find_map(|&(v, _)| host_slot(g, &indeg, v).map(|s| (v, s)));
-            // No usable host near u: any reachable node will do (rotating, amortised O(n)).
+            let mut near: Vec<u32> = scratch
+                .expanded
+                .iter()
+                .map(|x| x.0)
+                .filter(|&v| v != u)
+                .collect();
+            near.sort_by_cached_key(|&v| Dist(pts.d(u, v)));
+            near.truncate(16);
+            // Near hosts first, then any reachable node (rotating scan, amortised O(n)).
+            let mut pick: Option<(u32, Option<usize>)> =
+                near.iter().find(|&&v| free(g, v)).map(|&v| (v, None));
+            pick = pick.or_else(|| {
+                near.iter()
+                    .find_map(|&v| spare(g, &parent, v).map(|i| (v, Some(i))))
+            });
             for _ in 0..n {
                 if pick.is_some() {
                     break;
@@ -290,23 +419,20 @@ pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: 
                 let v = (cursor % n) as u32;
                 cursor += 1;
                 if reached[v as usize] && v != u {
-                    pick = host_slot(g, &indeg, v).map(|s| (v, s));
+                    pick = if free(g, v) {
+                        Some((v, None))
+                    } else {
+                        spare(g, &parent, v).map(|i| (v, Some(i)))
+                    };
                 }
             }
-            let (v, slot) = pick.unwrap_or_else(|| {
-                let v = c.first().map_or(entry, |x| x.0);
-                let list = &g[v as usize];
-                (v, (0..list.len()).max_by_key(|&i| Dist(pts.d(v, list[i]))))
-            });
+            let Some((v, slot)) = pick else { continue };
             match slot {
-                Some(i) => {
-                    let w = std::mem::replace(&mut g[v as usize][i], u);
-                    indeg[w as usize] -= 1;
-                }
+                Some(i) => g[v as usize][i] = u,
                 None => g[v as usize].push(u),
             }
-            indeg[u as usize] += 1;
-            reach_from(g, u, &mut reached, &mut indeg, &mut stack);
+            parent[u as usize] = v;
+            reach_from(g, u, &mut reached, &mut parent, &mut stack);
         }
     }
 }

@@ -1,10 +1,25 @@
 //! In-memory PRS store for tests and the eval example: graph + full vectors + codes, with
-//! `inline` emulating the redundancy dial (neighbour slots `0..inline` carry inline codes).
+//! `inline` emulating the redundancy dial (neighbour slots `0..inline` carry inline codes)
+//! and `full_vectors` the storage mode (see `page::node`).
 
-use super::search::{SearchState, SearchStore};
+use super::search::{Score, SearchState, SearchStore};
 use super::Graph;
 use crate::quant::{PreparedQuery, Quantizer};
 use rayon::prelude::*;
+
+fn prefetch_bytes(b: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..b.len()).step_by(64) {
+        // SAFETY: prefetch never faults; the address is inside `b`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                b.as_ptr().add(off) as *const i8,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = b;
+}
 
 pub struct MemStore<'a> {
     pub graph: &'a Graph,
@@ -16,10 +31,21 @@ pub struct MemStore<'a> {
     pub inline: usize,
     /// Nodes marked dead: traversed but never returned.
     pub deleted: Vec<bool>,
+    /// Emulates `storage = full` (the default): a node's tuple has its vector and no own
+    /// code, so reading it (expansion or a non-inline neighbour) gives the exact distance.
+    /// `false` emulates `storage = codes`: the tuple has only codes and every exact
+    /// distance is an `exact()` call (a heap fetch in Postgres).
+    pub full_vectors: bool,
 }
 
 impl<'a> MemStore<'a> {
-    pub fn new(graph: &'a Graph, vectors: &'a [f32], dim: usize, quantizer: &Quantizer, inline: usize) -> Self {
+    pub fn new(
+        graph: &'a Graph,
+        vectors: &'a [f32],
+        dim: usize,
+        quantizer: &Quantizer,
+        inline: usize,
+    ) -> Self {
         let code_size = quantizer.code_size();
         let n = graph.neighbours.len();
         let mut codes = vec![0u8; n * code_size];
@@ -29,7 +55,16 @@ impl<'a> MemStore<'a> {
                 .zip(vectors.par_chunks(dim))
                 .for_each(|(c, v)| quantizer.encode(v, c));
         }
-        MemStore { graph, vectors, dim, codes, code_size, inline, deleted: vec![false; n] }
+        MemStore {
+            graph,
+            vectors,
+            dim,
+            codes,
+            code_size,
+            inline,
+            deleted: vec![false; n],
+            full_vectors: true,
+        }
     }
 
     pub fn code(&self, i: usize) -> &[u8] {
@@ -53,21 +88,59 @@ impl<'a> MemStore<'a> {
 }
 
 impl SearchStore for MemStore<'_> {
-    fn neighbours(&mut self, id: u64, q: &PreparedQuery, is_new: &mut dyn FnMut(u64) -> bool, out: &mut Vec<(u64, Option<f32>)>) -> Option<f32> {
+    fn neighbours(
+        &mut self,
+        id: u64,
+        q: &PreparedQuery,
+        is_new: &mut dyn FnMut(u64) -> bool,
+        out: &mut Vec<(u64, Option<f32>)>,
+    ) -> Option<f32> {
         let i = id as usize;
-        let len = self.graph.neighbours[i].len();
-        let rev = std::env::var("VSAG_REV").is_ok();
+        let start = out.len();
+        // Two passes so the codes of all new neighbours can be prefetched before scoring
+        // (random 400-byte reads dominate otherwise); slot order is kept in `out`.
         for (slot, &nb) in self.graph.neighbours[i].iter().enumerate() {
             if is_new(nb as u64) {
-                let inl = if rev { slot >= len.saturating_sub(self.inline) } else { slot < self.inline };
-                let est = inl.then(|| q.estimate(self.code(nb as usize)));
-                out.push((nb as u64, est));
+                out.push((nb as u64, None));
+                if slot < self.inline {
+                    prefetch_bytes(self.code(nb as usize));
+                }
             }
         }
-        (!self.deleted[i]).then(|| q.exact(self.vector(i)))
+        let list = &self.graph.neighbours[i];
+        let mut slot = 0;
+        for e in &mut out[start..] {
+            while list[slot] as u64 != e.0 {
+                slot += 1;
+            }
+            if slot < self.inline {
+                e.1 = Some(q.estimate(self.code(e.0 as usize)));
+            }
+        }
+        (self.full_vectors && !self.deleted[i]).then(|| q.exact(self.vector(i)))
     }
-    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<f32> {
-        Some(q.estimate(self.code(id as usize)))
+    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<Score>]) {
+        for &id in ids {
+            if self.full_vectors {
+                prefetch_bytes(bytemuck::cast_slice(self.vector(id as usize)));
+            } else {
+                prefetch_bytes(self.code(id as usize));
+            }
+        }
+        for (o, &id) in out.iter_mut().zip(ids) {
+            *o = self.estimate(id, q);
+        }
+    }
+    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<Score> {
+        let i = id as usize;
+        Some(if !self.full_vectors {
+            Score::Estimate(q.estimate(self.code(i)))
+        } else if self.deleted[i] {
+            // Dead nodes are still traversed but must not look returnable.
+            Score::Estimate(q.exact(self.vector(i)))
+        } else {
+            Score::Exact(q.exact(self.vector(i)))
+        })
     }
     fn exact(&mut self, id: u64, q: &PreparedQuery) -> Option<f32> {
         let i = id as usize;

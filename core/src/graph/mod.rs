@@ -6,15 +6,17 @@
 //! normalised vectors for cosine).
 
 mod build;
+pub mod dedup;
 pub mod memstore;
 pub mod prune;
 pub mod search;
 pub mod visited;
 
 pub use build::build;
+pub use dedup::{group_identical, Groups};
 pub use memstore::MemStore;
 pub use prune::robust_prune;
-pub use search::{SearchState, SearchStats, SearchStore};
+pub use search::{Score, SearchState, SearchStats, SearchStore};
 pub use visited::VisitedSet;
 
 use crate::distance::Metric;
@@ -39,12 +41,20 @@ pub struct BuildParams {
 
 impl Default for BuildParams {
     fn default() -> Self {
-        BuildParams { m: 32, ef_construction: 128, alpha: 1.2, metric: Metric::L2, two_pass: false, max_batch: None, seed: 0x5eed }
+        BuildParams {
+            m: 32,
+            ef_construction: 128,
+            alpha: 1.2,
+            metric: Metric::L2,
+            two_pass: false,
+            max_batch: None,
+            seed: 0x5eed,
+        }
     }
 }
 
 /// The built graph: node `i` is row `i` of the input; neighbour lists hold at most `m` ids,
-/// nearest first. For `n == 0`, `neighbours` is empty and `entry` meaningless.
+/// **farthest first** — the order in which they should get inline codes (see `build`). For `n == 0`, `neighbours` is empty and `entry` meaningless.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     pub neighbours: Vec<Vec<u32>>,

@@ -45,7 +45,11 @@ pub fn robust_prune<I: Copy + PartialEq>(
 ) -> Vec<(I, f32)> {
     candidates.sort_by(|a, b| a.1.total_cmp(&b.1));
     let n = candidates.len();
-    let alpha = if alpha.is_finite() && alpha >= 1.0 { alpha } else { 1.0 };
+    let alpha = if alpha.is_finite() && alpha >= 1.0 {
+        alpha
+    } else {
+        1.0
+    };
     let max_dups = (m / 2).max(1);
     const PENDING: u8 = 0;
     const SELECTED: u8 = 1;
@@ -89,7 +93,10 @@ pub fn robust_prune<I: Copy + PartialEq>(
         }
         cur = (cur * 1.2).min(alpha);
     }
-    (0..n).filter(|&i| state[i] == SELECTED).map(|i| candidates[i]).collect()
+    (0..n)
+        .filter(|&i| state[i] == SELECTED)
+        .map(|i| candidates[i])
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,8 +111,15 @@ mod tests {
     fn keeps_diverse_directions() {
         // p at origin; a cluster to the east and one point to the north.
         let pts: Vec<[f32; 2]> = vec![[1.0, 0.0], [1.1, 0.1], [1.2, -0.1], [0.0, 2.0]];
-        let mut c: Vec<(usize, f32)> = pts.iter().enumerate().map(|(i, q)| (i, l2(q, &[0.0, 0.0]))).collect();
-        let got: Vec<usize> = robust_prune(&mut c, 1.0, 4, |a, b| l2(&pts[a], &pts[b])).into_iter().map(|x| x.0).collect();
+        let mut c: Vec<(usize, f32)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i, l2(q, &[0.0, 0.0])))
+            .collect();
+        let got: Vec<usize> = robust_prune(&mut c, 1.0, 4, |a, b| l2(&pts[a], &pts[b]))
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
         assert_eq!(got, vec![0, 3]);
         // A larger alpha keeps more of the cluster (alpha applies to squared distances).
         let got = robust_prune(&mut c, 100.0, 4, |a, b| l2(&pts[a], &pts[b]));
@@ -125,11 +139,21 @@ mod tests {
         // p = origin with 10 exact copies, plus 3 points in different directions.
         let mut pts: Vec<[f32; 2]> = vec![[0.0, 0.0]; 10];
         pts.extend([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]);
-        let mut c: Vec<(usize, f32)> = pts.iter().enumerate().map(|(i, q)| (i, l2(q, &[0.0, 0.0]))).collect();
-        let got: Vec<usize> = robust_prune(&mut c, 1.2, 8, |a, b| l2(&pts[a], &pts[b])).into_iter().map(|x| x.0).collect();
+        let mut c: Vec<(usize, f32)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i, l2(q, &[0.0, 0.0])))
+            .collect();
+        let got: Vec<usize> = robust_prune(&mut c, 1.2, 8, |a, b| l2(&pts[a], &pts[b]))
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
         let copies = got.iter().filter(|&&i| i < 10).count();
         assert_eq!(copies, 5, "{got:?}"); // m/2 copies + the first
-        assert!(got.contains(&10) && got.contains(&11) && got.contains(&12), "{got:?}");
+        assert!(
+            got.contains(&10) && got.contains(&11) && got.contains(&12),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -138,7 +162,11 @@ mod tests {
         let pts: Vec<[f32; 2]> = vec![[3.0, 0.0], [2.9, 0.2], [0.0, 2.0]];
         let dist = |a: &[f32; 2], b: &[f32; 2]| -(a[0] * b[0] + a[1] * b[1]);
         let p = [1.0f32, 1.0];
-        let mut c: Vec<(usize, f32)> = pts.iter().enumerate().map(|(i, q)| (i, dist(q, &p))).collect();
+        let mut c: Vec<(usize, f32)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i, dist(q, &p)))
+            .collect();
         let got = robust_prune(&mut c, 1.2, 3, |a, b| dist(&pts[a], &pts[b]));
         // 1 is nearest; 0 is far "behind" it (huge dot with 1), 2 is another direction.
         let ids: Vec<usize> = got.iter().map(|x| x.0).collect();

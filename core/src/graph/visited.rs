@@ -19,7 +19,13 @@ impl Default for VisitedSet {
 impl VisitedSet {
     pub fn with_capacity(n: usize) -> Self {
         let slots = (n.max(16) * 2).next_power_of_two();
-        VisitedSet { keys: vec![0; slots], stamps: vec![0; slots], stamp: 1, len: 0, shift: 64 - slots.trailing_zeros() }
+        VisitedSet {
+            keys: vec![0; slots],
+            stamps: vec![0; slots],
+            stamp: 1,
+            len: 0,
+            shift: 64 - slots.trailing_zeros(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +85,10 @@ impl VisitedSet {
     }
 
     fn grow(&mut self) {
-        let live: Vec<u64> = (0..self.keys.len()).filter(|&i| self.stamps[i] == self.stamp).map(|i| self.keys[i]).collect();
+        let live: Vec<u64> = (0..self.keys.len())
+            .filter(|&i| self.stamps[i] == self.stamp)
+            .map(|i| self.keys[i])
+            .collect();
         *self = Self::with_capacity(self.keys.len());
         for k in live {
             self.insert(k);

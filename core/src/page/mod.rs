@@ -12,7 +12,9 @@
 
 pub mod node;
 
-pub use node::{LayoutError, NodeHeader, NodeLayout, NodeMut, NodeRef, NODE_DELETED};
+pub use node::{
+    LayoutError, NodeHeader, NodeLayout, NodeMut, NodeRef, MAX_HEAP_TIDS, NODE_DELETED,
+};
 
 use crate::distance::Metric;
 use crate::quant::QuantizerKind;
@@ -42,6 +44,16 @@ pub const fn tuples_per_page(tuple_size: usize) -> usize {
     (BLCKSZ - PAGE_HEADER_SIZE - maxalign(SPECIAL_SIZE)) / (maxalign(tuple_size) + ITEM_ID_SIZE)
 }
 
+/// Where node `i` lands when a bulk build writes fixed-size node tuples densely, `per_page`
+/// (= `NodeLayout::tuples_per_page`) to a page from `first_block`: lets the build know
+/// every node's TID before writing any neighbour list.
+pub const fn sequential_tid(first_block: u32, per_page: usize, i: usize) -> ItemPointer {
+    ItemPointer {
+        block: first_block + (i / per_page) as u32,
+        offset: (i % per_page) as u16 + 1,
+    }
+}
+
 /// A heap or index tuple address (Postgres `ItemPointerData`). Offsets are 1-based in
 /// Postgres; `INVALID` (block `u32::MAX`) marks an empty neighbour slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +63,10 @@ pub struct ItemPointer {
 }
 
 impl ItemPointer {
-    pub const INVALID: ItemPointer = ItemPointer { block: u32::MAX, offset: 0 };
+    pub const INVALID: ItemPointer = ItemPointer {
+        block: u32::MAX,
+        offset: 0,
+    };
 
     pub const fn new(block: u32, offset: u16) -> Self {
         ItemPointer { block, offset }
@@ -65,7 +80,10 @@ impl ItemPointer {
         ((self.block as u64) << 16) | self.offset as u64
     }
     pub const fn from_u64(v: u64) -> Self {
-        ItemPointer { block: (v >> 16) as u32, offset: v as u16 }
+        ItemPointer {
+            block: (v >> 16) as u32,
+            offset: v as u16,
+        }
     }
 }
 
@@ -106,7 +124,8 @@ impl StorageKind {
 }
 
 pub const META_MAGIC: u32 = 0x5653_4147; // "VSAG"
-pub const META_VERSION: u32 = 1;
+/// 2: heap TID array per node (`MAX_HEAP_TIDS`), no own code with full vectors.
+pub const META_VERSION: u32 = 2;
 
 /// Contents of the metapage's single item (96 bytes). `repr(C)` with explicit padding so
 /// it is `Pod`; read it with [`MetaPage::from_bytes`] (copies, so page alignment is moot).
@@ -141,7 +160,11 @@ pub struct MetaPage {
     /// Hint: last block that had room for a node tuple (inserts try it first).
     pub insert_block: u32,
     pub node_count: u64,
-    pub reserved: [u64; 4],
+    /// Quantization error bound (distance units) learned at build time: the selective
+    /// re-rank skips candidates whose estimate minus this cannot enter the top results.
+    pub error_bound: f32,
+    pub _pad3: u32,
+    pub reserved: [u64; 3],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,7 +198,11 @@ impl MetaPage {
             dim: layout.dim as u32,
             metric: metric_to_u8(metric),
             quantizer: quantizer as u8,
-            storage: if layout.store_vector { StorageKind::Full } else { StorageKind::CodesOnly } as u8,
+            storage: if layout.store_vector {
+                StorageKind::Full
+            } else {
+                StorageKind::CodesOnly
+            } as u8,
             m: layout.m as u16,
             inline_cap: layout.inline_cap as u16,
             tuple_size: layout.tuple_size as u32,

@@ -1,16 +1,23 @@
-//! The node tuple: one per indexed vector, fixed size per index so that neighbour updates
-//! are in-place overwrites (no page reorganisation, simple WAL).
+//! The node tuple: one per distinct indexed vector, fixed size per index so that neighbour
+//! and heap-TID updates are in-place overwrites (no page reorganisation, simple WAL).
 //!
 //! ```text
-//! offset 0            NodeHeader (16 bytes)
-//! 16                  m neighbour slots, 6 bytes each: block u32, offset u16 (native endian)
-//! align4(16 + 6m)     vector: dim × f32            (only if store_vector)
-//! ...                 own code: code_size bytes
+//! offset 0            NodeHeader (12 bytes)
+//! 12                  MAX_HEAP_TIDS heap TID slots, 6 bytes each (block u32, offset u16)
+//! 12 + 6·T            m neighbour slots, 6 bytes each (same encoding, native endian)
+//! align4(..)          vector: dim × f32            (only if store_vector)
+//! ...                 own code: code_size bytes    (only if !store_vector)
 //! ...                 inline codes: inline_cap × code_size, slot i = code of neighbour i
 //! ```
-//! Slots `0..degree` are valid and compact. Inline codes are valid for slots `0..n_inline`
-//! (`n_inline <= min(degree, inline_cap)`), i.e. the first neighbours — the graph keeps
-//! neighbour lists sorted nearest first, so the redundancy goes to the closest neighbours.
+//! Heap TIDs `0..n_heap_tids` are valid and compact: rows whose index vectors are
+//! bitwise identical share one node (like pgvector), so duplicates neither crowd each
+//! other's neighbour lists nor end up without in-edges.
+//! Neighbour slots `0..degree` are valid and compact. Inline codes are valid for slots
+//! `0..n_inline` (`n_inline <= min(degree, inline_cap)`), i.e. the first neighbours.
+//! `graph::build` orders lists farthest first: near neighbours are usually reached by other
+//! paths before this node is expanded, so inline codes pay off most for the far ones.
+//! With the full vector stored there is no own code: whoever reads this tuple to score it
+//! can compute the exact distance for the same page read.
 //! Because tuples start MAXALIGNed and the vector offset is a multiple of 4, `vector()` is
 //! zero-copy on real pages; on misaligned buffers it falls back to a copy.
 
@@ -18,16 +25,18 @@ use super::{ItemPointer, MAX_TUPLE};
 use bytemuck::{Pod, Zeroable};
 use std::borrow::Cow;
 
-/// `NodeHeader::flags` bit: the heap tuple is dead; keep traversing, never return.
+/// `NodeHeader::flags` bit: no live heap row is left; keep traversing, never return.
 pub const NODE_DELETED: u16 = 1;
+
+/// Heap rows one node can stand for (pgvector's HNSW uses 10 too). More identical rows
+/// get further nodes. At m = 32 this costs 60 bytes per tuple.
+pub const MAX_HEAP_TIDS: usize = 10;
 
 const SLOT: usize = 6;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct NodeHeader {
-    pub heap_block: u32,
-    pub heap_offset: u16,
     pub flags: u16,
     /// Valid neighbour slots.
     pub degree: u16,
@@ -35,21 +44,37 @@ pub struct NodeHeader {
     pub n_inline: u16,
     /// Bumped by the writer on each neighbour rewrite (lets readers detect change).
     pub version: u16,
+    /// Valid heap TID slots (prefix).
+    pub n_heap_tids: u16,
     pub _pad: u16,
 }
 const HEADER: usize = std::mem::size_of::<NodeHeader>();
+const TIDS_OFF: usize = HEADER;
+const SLOTS_OFF: usize = TIDS_OFF + SLOT * MAX_HEAP_TIDS;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LayoutError {
     Invalid(String),
     /// Even without inline codes the tuple exceeds a page.
-    TooLarge { dim: usize, m: usize, needed: usize, limit: usize, max_dim: usize },
+    TooLarge {
+        dim: usize,
+        m: usize,
+        needed: usize,
+        limit: usize,
+        max_dim: usize,
+    },
 }
 impl std::fmt::Display for LayoutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LayoutError::Invalid(s) => write!(f, "{s}"),
-            LayoutError::TooLarge { dim, m, needed, limit, max_dim } => write!(
+            LayoutError::TooLarge {
+                dim,
+                m,
+                needed,
+                limit,
+                max_dim,
+            } => write!(
                 f,
                 "a vsag node tuple for {dim} dimensions with m = {m} needs {needed} bytes, \
                  but at most {limit} bytes fit on a page (maximum dimension for this m and \
@@ -66,6 +91,7 @@ pub struct NodeLayout {
     pub m: usize,
     pub inline_cap: usize,
     pub store_vector: bool,
+    /// Bytes of one code (own code and each inline code).
     pub code_size: usize,
     /// Exact tuple length to hand to `PageAddItem` (it occupies `maxalign(tuple_size)`).
     pub tuple_size: usize,
@@ -76,39 +102,84 @@ pub struct NodeLayout {
 
 impl NodeLayout {
     /// `redundancy` in 0..=1 asks for `round(redundancy·m)` inline codes; fewer are used
-    /// when the tuple would not fit in `MAX_TUPLE`.
-    pub fn new(dim: usize, m: usize, redundancy: f32, store_vector: bool, code_size: usize) -> Result<NodeLayout, LayoutError> {
+    /// when the tuple would not fit in `MAX_TUPLE`. With `store_vector` the tuple has no
+    /// own code (see the module docs); `code_size` then only sizes the inline codes.
+    pub fn new(
+        dim: usize,
+        m: usize,
+        redundancy: f32,
+        store_vector: bool,
+        code_size: usize,
+    ) -> Result<NodeLayout, LayoutError> {
         if dim == 0 {
-            return Err(LayoutError::Invalid("vsag: dimension must be at least 1".into()));
+            return Err(LayoutError::Invalid(
+                "vsag: dimension must be at least 1".into(),
+            ));
         }
         if m == 0 || m > 1024 {
-            return Err(LayoutError::Invalid(format!("vsag: m must be between 1 and 1024, got {m}")));
+            return Err(LayoutError::Invalid(format!(
+                "vsag: m must be between 1 and 1024, got {m}"
+            )));
         }
         if !(0.0..=1.0).contains(&redundancy) {
-            return Err(LayoutError::Invalid(format!("vsag: redundancy must be between 0 and 1, got {redundancy}")));
+            return Err(LayoutError::Invalid(format!(
+                "vsag: redundancy must be between 0 and 1, got {redundancy}"
+            )));
         }
         let base = Self::with_cap(dim, m, 0, store_vector, code_size);
         if base.tuple_size > MAX_TUPLE {
             let max_dim = Self::max_dim(m, store_vector, |d| code_size_scaled(code_size, dim, d));
-            return Err(LayoutError::TooLarge { dim, m, needed: base.tuple_size, limit: MAX_TUPLE, max_dim });
+            return Err(LayoutError::TooLarge {
+                dim,
+                m,
+                needed: base.tuple_size,
+                limit: MAX_TUPLE,
+                max_dim,
+            });
         }
         let want = (redundancy * m as f32).round() as usize;
-        let fit = if code_size == 0 { want } else { (MAX_TUPLE - base.tuple_size) / code_size };
-        Ok(Self::with_cap(dim, m, want.min(fit).min(m), store_vector, code_size))
+        let fit = (MAX_TUPLE - base.tuple_size)
+            .checked_div(code_size)
+            .unwrap_or(want);
+        Ok(Self::with_cap(
+            dim,
+            m,
+            want.min(fit).min(m),
+            store_vector,
+            code_size,
+        ))
     }
 
-    fn with_cap(dim: usize, m: usize, inline_cap: usize, store_vector: bool, code_size: usize) -> NodeLayout {
-        let vec_off = (HEADER + SLOT * m + 3) & !3;
+    fn with_cap(
+        dim: usize,
+        m: usize,
+        inline_cap: usize,
+        store_vector: bool,
+        code_size: usize,
+    ) -> NodeLayout {
+        let vec_off = (SLOTS_OFF + SLOT * m + 3) & !3;
         let code_off = vec_off + if store_vector { 4 * dim } else { 0 };
-        let inline_off = code_off + code_size;
+        let inline_off = code_off + if store_vector { 0 } else { code_size };
         let tuple_size = inline_off + inline_cap * code_size;
-        NodeLayout { dim, m, inline_cap, store_vector, code_size, tuple_size, vec_off, code_off, inline_off }
+        NodeLayout {
+            dim,
+            m,
+            inline_cap,
+            store_vector,
+            code_size,
+            tuple_size,
+            vec_off,
+            code_off,
+            inline_off,
+        }
     }
 
     /// Largest dimension whose tuple (without inline codes) fits, for error messages and
     /// option validation. `code_size_of` maps a dimension to the quantizer's code size.
     pub fn max_dim(m: usize, store_vector: bool, code_size_of: impl Fn(usize) -> usize) -> usize {
-        let fits = |d: usize| Self::with_cap(d, m, 0, store_vector, code_size_of(d)).tuple_size <= MAX_TUPLE;
+        let fits = |d: usize| {
+            Self::with_cap(d, m, 0, store_vector, code_size_of(d)).tuple_size <= MAX_TUPLE
+        };
         let (mut lo, mut hi) = (0usize, MAX_TUPLE + 1); // fits(lo) (vacuously for 0), !fits(hi)
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;
@@ -125,8 +196,17 @@ impl NodeLayout {
         super::tuples_per_page(self.tuple_size)
     }
 
+    /// Whether tuples carry the node's own code (only without the full vector).
+    pub fn has_own_code(&self) -> bool {
+        !self.store_vector
+    }
+
     fn check(&self, len: usize) {
-        assert!(len >= self.tuple_size, "vsag: node tuple of {len} bytes, expected {}", self.tuple_size);
+        assert!(
+            len >= self.tuple_size,
+            "vsag: node tuple of {len} bytes, expected {}",
+            self.tuple_size
+        );
     }
 }
 
@@ -141,8 +221,8 @@ fn code_size_scaled(code_size: usize, dim: usize, d: usize) -> usize {
     }
 }
 
-fn read_slot(data: &[u8], i: usize) -> ItemPointer {
-    let o = HEADER + SLOT * i;
+/// Reads the 6-byte TID at byte offset `o`.
+fn read_ptr(data: &[u8], o: usize) -> ItemPointer {
     let b = &data[o..o + SLOT];
     ItemPointer {
         block: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
@@ -165,9 +245,14 @@ impl<'a> NodeRef<'a> {
     pub fn header(&self) -> NodeHeader {
         bytemuck::pod_read_unaligned(&self.data[..HEADER])
     }
-    pub fn heap_tid(&self) -> ItemPointer {
-        let h = self.header();
-        ItemPointer::new(h.heap_block, h.heap_offset)
+    /// Number of live heap rows this node stands for (0 once VACUUM removed them all).
+    pub fn n_heap_tids(&self) -> usize {
+        (self.header().n_heap_tids as usize).min(MAX_HEAP_TIDS)
+    }
+    /// The live heap rows, all with this node's vector.
+    pub fn heap_tids(&self) -> impl Iterator<Item = ItemPointer> + 'a {
+        let data = self.data;
+        (0..self.n_heap_tids()).map(move |i| read_ptr(data, TIDS_OFF + SLOT * i))
     }
     pub fn is_deleted(&self) -> bool {
         self.header().flags & NODE_DELETED != 0
@@ -177,15 +262,17 @@ impl<'a> NodeRef<'a> {
     }
     pub fn n_inline(&self) -> usize {
         let h = self.header();
-        (h.n_inline as usize).min(self.layout.inline_cap).min(h.degree as usize)
+        (h.n_inline as usize)
+            .min(self.layout.inline_cap)
+            .min(h.degree as usize)
     }
     pub fn neighbour(&self, i: usize) -> ItemPointer {
         assert!(i < self.layout.m);
-        read_slot(self.data, i)
+        read_ptr(self.data, SLOTS_OFF + SLOT * i)
     }
     pub fn neighbours(&self) -> impl Iterator<Item = ItemPointer> + 'a {
         let data = self.data;
-        (0..self.degree()).map(move |i| read_slot(data, i))
+        (0..self.degree()).map(move |i| read_ptr(data, SLOTS_OFF + SLOT * i))
     }
     /// The full-precision vector, if stored; borrowed when 4-byte aligned.
     pub fn vector(&self) -> Option<Cow<'a, [f32]>> {
@@ -196,12 +283,19 @@ impl<'a> NodeRef<'a> {
         let bytes = &self.data[l.vec_off..l.vec_off + 4 * l.dim];
         Some(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
             Ok(v) => Cow::Borrowed(v),
-            Err(_) => Cow::Owned(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect()),
+            Err(_) => Cow::Owned(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
         })
     }
-    pub fn own_code(&self) -> &'a [u8] {
+    /// The node's own code; `None` when the layout stores the full vector instead.
+    pub fn own_code(&self) -> Option<&'a [u8]> {
         let l = self.layout;
-        &self.data[l.code_off..l.code_off + l.code_size]
+        l.has_own_code()
+            .then(|| &self.data[l.code_off..l.code_off + l.code_size])
     }
     /// Code of neighbour `i`, if stored inline.
     pub fn inline_code(&self, i: usize) -> Option<&'a [u8]> {
@@ -225,27 +319,53 @@ impl<'a> NodeMut<'a> {
         layout.check(data.len());
         NodeMut { layout, data }
     }
-    /// Writes a fresh tuple: header, all slots invalid, vector (required iff
-    /// `store_vector`) and own code. Bytes past `tuple_size` are left alone.
-    pub fn init(layout: &'a NodeLayout, data: &'a mut [u8], heap_tid: ItemPointer, vector: Option<&[f32]>, own_code: &[u8]) -> Self {
+    /// Writes a fresh tuple: header, one heap TID, all other slots invalid, vector
+    /// (required iff `store_vector`) and own code. `own_code` is the node's code either way
+    /// (callers have it for inline codes anyway) but is stored only if the layout
+    /// `has_own_code`. Bytes past `tuple_size` are left alone.
+    pub fn init(
+        layout: &'a NodeLayout,
+        data: &'a mut [u8],
+        first_tid: ItemPointer,
+        vector: Option<&[f32]>,
+        own_code: &[u8],
+    ) -> Self {
         layout.check(data.len());
-        assert_eq!(vector.is_some(), layout.store_vector, "vector presence must match layout");
+        assert_eq!(
+            vector.is_some(),
+            layout.store_vector,
+            "vector presence must match layout"
+        );
         assert_eq!(own_code.len(), layout.code_size, "own code size");
+        assert!(first_tid.is_valid(), "invalid heap TID");
         data[..layout.tuple_size].fill(0);
         let mut n = NodeMut { layout, data };
-        n.set_header(NodeHeader { heap_block: heap_tid.block, heap_offset: heap_tid.offset, ..Default::default() });
+        n.set_header(NodeHeader {
+            n_heap_tids: 1,
+            ..Default::default()
+        });
+        n.write_ptr(TIDS_OFF, first_tid);
+        for i in 1..MAX_HEAP_TIDS {
+            n.write_ptr(TIDS_OFF + SLOT * i, ItemPointer::INVALID);
+        }
         for i in 0..layout.m {
             n.write_slot(i, ItemPointer::INVALID);
         }
         if let Some(v) = vector {
             assert_eq!(v.len(), layout.dim, "vector dimension");
-            n.data[layout.vec_off..layout.vec_off + 4 * layout.dim].copy_from_slice(bytemuck::cast_slice(v));
+            n.data[layout.vec_off..layout.vec_off + 4 * layout.dim]
+                .copy_from_slice(bytemuck::cast_slice(v));
         }
-        n.data[layout.code_off..layout.code_off + layout.code_size].copy_from_slice(own_code);
+        if layout.has_own_code() {
+            n.data[layout.code_off..layout.code_off + layout.code_size].copy_from_slice(own_code);
+        }
         n
     }
     pub fn as_ref(&self) -> NodeRef<'_> {
-        NodeRef { layout: self.layout, data: self.data }
+        NodeRef {
+            layout: self.layout,
+            data: self.data,
+        }
     }
     pub fn header(&self) -> NodeHeader {
         self.as_ref().header()
@@ -255,13 +375,60 @@ impl<'a> NodeMut<'a> {
     }
     pub fn set_deleted(&mut self, deleted: bool) {
         let mut h = self.header();
-        h.flags = if deleted { h.flags | NODE_DELETED } else { h.flags & !NODE_DELETED };
+        h.flags = if deleted {
+            h.flags | NODE_DELETED
+        } else {
+            h.flags & !NODE_DELETED
+        };
         self.set_header(h);
     }
-    fn write_slot(&mut self, i: usize, p: ItemPointer) {
-        let o = HEADER + SLOT * i;
+    /// Adds a heap row with this node's (bitwise identical) vector. Returns false, changing
+    /// nothing, when the node is full or deleted (a deleted node is a tombstone: reviving it
+    /// would race with VACUUM's view of it). Does not check for a repeated TID.
+    pub fn add_heap_tid(&mut self, tid: ItemPointer) -> bool {
+        assert!(tid.is_valid(), "invalid heap TID");
+        let mut h = self.header();
+        let n = (h.n_heap_tids as usize).min(MAX_HEAP_TIDS);
+        if n >= MAX_HEAP_TIDS || h.flags & NODE_DELETED != 0 {
+            return false;
+        }
+        self.write_ptr(TIDS_OFF + SLOT * n, tid);
+        h.n_heap_tids = n as u16 + 1;
+        self.set_header(h);
+        true
+    }
+    /// VACUUM: keeps the heap TIDs for which `keep` is true (compacting them, order kept)
+    /// and flags the node deleted when none remain. Returns (removed, remaining).
+    pub fn retain_heap_tids(
+        &mut self,
+        mut keep: impl FnMut(ItemPointer) -> bool,
+    ) -> (usize, usize) {
+        let mut h = self.header();
+        let n = (h.n_heap_tids as usize).min(MAX_HEAP_TIDS);
+        let mut kept = 0;
+        for i in 0..n {
+            let t = read_ptr(self.data, TIDS_OFF + SLOT * i);
+            if keep(t) {
+                self.write_ptr(TIDS_OFF + SLOT * kept, t);
+                kept += 1;
+            }
+        }
+        for i in kept..n {
+            self.write_ptr(TIDS_OFF + SLOT * i, ItemPointer::INVALID);
+        }
+        h.n_heap_tids = kept as u16;
+        if kept == 0 {
+            h.flags |= NODE_DELETED;
+        }
+        self.set_header(h);
+        (n - kept, kept)
+    }
+    fn write_ptr(&mut self, o: usize, p: ItemPointer) {
         self.data[o..o + 4].copy_from_slice(&p.block.to_ne_bytes());
         self.data[o + 4..o + 6].copy_from_slice(&p.offset.to_ne_bytes());
+    }
+    fn write_slot(&mut self, i: usize, p: ItemPointer) {
+        self.write_ptr(SLOTS_OFF + SLOT * i, p);
     }
     fn write_inline(&mut self, i: usize, code: &[u8]) {
         let l = self.layout;
@@ -269,7 +436,7 @@ impl<'a> NodeMut<'a> {
         let o = l.inline_off + i * l.code_size;
         self.data[o..o + l.code_size].copy_from_slice(code);
     }
-    /// Replaces the whole neighbour list (at most `m`, nearest first). Codes are stored for
+    /// Replaces the whole neighbour list (at most `m`, in inline-priority order). Codes are stored for
     /// the leading entries up to `inline_cap`; the inline prefix stops at the first `None`.
     pub fn set_neighbours(&mut self, list: &[(ItemPointer, Option<&[u8]>)]) {
         let l = *self.layout;
@@ -299,7 +466,11 @@ impl<'a> NodeMut<'a> {
         let l = *self.layout;
         let mut h = self.header();
         let degree = h.degree as usize;
-        assert!(i < l.m && i <= degree, "slot {i} out of range (degree {degree}, m {})", l.m);
+        assert!(
+            i < l.m && i <= degree,
+            "slot {i} out of range (degree {degree}, m {})",
+            l.m
+        );
         self.write_slot(i, p);
         let mut n_inline = h.n_inline as usize;
         match code {

@@ -12,12 +12,14 @@ fn constants() {
     assert_eq!(tuples_per_page(MAX_TUPLE), 1);
     assert_eq!(tuples_per_page(MAX_TUPLE / 2 - 8), 2);
     assert_eq!(tuples_per_page(1), (8192 - 24 - 8) / 12);
-    assert_eq!(std::mem::size_of::<NodeHeader>(), 16);
+    assert_eq!(std::mem::size_of::<NodeHeader>(), 12);
     assert_eq!(MetaPage::SIZE, 96);
     let p = ItemPointer::new(123_456, 7);
     assert_eq!(ItemPointer::from_u64(p.to_u64()), p);
     assert!(ItemPointer::new(1, 2).to_u64() < ItemPointer::new(2, 1).to_u64());
     assert!(!ItemPointer::INVALID.is_valid());
+    assert_eq!(sequential_tid(5, 3, 0), ItemPointer::new(5, 1));
+    assert_eq!(sequential_tid(5, 3, 7), ItemPointer::new(7, 2));
 }
 
 #[test]
@@ -43,14 +45,24 @@ fn page_fit_for_every_dimension() {
                             prev_cap = l.inline_cap;
                         }
                         Err(e) => {
-                            let LayoutError::TooLarge { dim: d, limit, max_dim, needed, .. } = e.clone() else {
+                            let LayoutError::TooLarge {
+                                dim: d,
+                                limit,
+                                max_dim,
+                                needed,
+                                ..
+                            } = e.clone()
+                            else {
                                 panic!("unexpected {e}")
                             };
                             assert_eq!((d, limit), (dim, MAX_TUPLE));
                             assert!(needed > MAX_TUPLE);
                             assert_eq!(max_dim + 1, failed_at.unwrap_or(dim));
                             let msg = e.to_string();
-                            assert!(msg.contains(&dim.to_string()) && msg.contains("8152"), "{msg}");
+                            assert!(
+                                msg.contains(&dim.to_string()) && msg.contains("8152"),
+                                "{msg}"
+                            );
                             failed_at.get_or_insert(dim);
                         }
                     }
@@ -61,13 +73,20 @@ fn page_fit_for_every_dimension() {
         }
     }
     // Known limits for the default m = 32.
-    assert_eq!(NodeLayout::max_dim(32, true, sq8), (8152 - 16 - 192 - 4) / 5);
-    assert!(NodeLayout::max_dim(32, false, sq8) > 7900);
-    // 384-d with full vectors: 15 of the 16 codes asked for by redundancy 0.5 fit.
-    let l = NodeLayout::new(384, 32, 0.5, true, sq8(384)).unwrap();
-    assert_eq!((l.inline_cap, l.tuple_size, l.tuples_per_page()), (15, 7952, 1));
-    let l = NodeLayout::new(384, 32, 0.0, true, sq8(384)).unwrap();
-    assert_eq!((l.inline_cap, l.tuple_size, l.tuples_per_page()), (0, 2132, 3));
+    // Header 12 + 10 heap TIDs 60 + 32 slots 192 = 264 bytes before the vector.
+    assert_eq!(NodeLayout::max_dim(32, true, sq8), (8152 - 264) / 4);
+    assert!(NodeLayout::max_dim(32, false, sq8) > 7800);
+    // 384-d with full vectors (no own code): all 16 codes of redundancy 0.5 fit.
+    let sizes = |red: f32, store: bool| {
+        let l = NodeLayout::new(384, 32, red, store, sq8(384)).unwrap();
+        assert_eq!(l.has_own_code(), !store);
+        (l.inline_cap, l.tuple_size, l.tuples_per_page())
+    };
+    assert_eq!(sizes(0.0, true), (0, 1800, 4));
+    assert_eq!(sizes(0.25, true), (8, 4904, 1));
+    assert_eq!(sizes(0.5, true), (16, 8008, 1));
+    assert_eq!(sizes(0.0, false), (0, 652, 12));
+    assert_eq!(sizes(0.5, false), (16, 6860, 1));
     assert!(NodeLayout::new(10, 0, 0.5, true, 14).is_err());
     assert!(NodeLayout::new(10, 8, 1.5, true, 14).is_err());
     assert!(NodeLayout::new(0, 8, 0.5, true, 4).is_err());
@@ -91,9 +110,9 @@ fn views_are_zero_copy_when_aligned_and_correct_when_not() {
         let got = r.vector().unwrap();
         assert_eq!(&*got, &v);
         assert_eq!(matches!(got, std::borrow::Cow::Borrowed(_)), shift == 0);
-        assert_eq!(r.heap_tid(), ItemPointer::new(4, 2));
+        assert_eq!(r.heap_tids().collect::<Vec<_>>(), [ItemPointer::new(4, 2)]);
         assert_eq!(r.degree(), 0);
-        assert_eq!(r.own_code(), &code[..]);
+        assert_eq!(r.own_code(), None);
         assert_eq!(r.inline_code(0), None);
     }
 }
@@ -106,7 +125,7 @@ fn metapage_round_trip() {
     mp.ef_construction = 128;
     mp.set_entry(Some(ItemPointer::new(9, 3)));
     mp.node_count = 1 << 40;
-    let mut buf = vec![0u8; MetaPage::SIZE + 1];
+    let mut buf = [0u8; MetaPage::SIZE + 1];
     buf[1..].copy_from_slice(mp.as_bytes());
     let back = MetaPage::from_bytes(&buf[1..]).unwrap();
     assert_eq!(back, mp);
@@ -114,7 +133,10 @@ fn metapage_round_trip() {
     assert_eq!(back.metric(), Metric::Cosine);
     assert_eq!(back.tuple_size as usize, l.tuple_size);
     buf[1] ^= 1;
-    assert!(matches!(MetaPage::from_bytes(&buf[1..]), Err(MetaError::BadMagic(_))));
+    assert!(matches!(
+        MetaPage::from_bytes(&buf[1..]),
+        Err(MetaError::BadMagic(_))
+    ));
     assert!(MetaPage::from_bytes(&buf[..10]).is_err());
     mp.set_entry(None);
     assert_eq!(mp.entry(), None);
@@ -138,7 +160,8 @@ fn set_neighbour_maintains_inline_prefix() {
     let l = NodeLayout::new(4, 4, 0.5, false, sq8(4)).unwrap();
     assert_eq!(l.inline_cap, 2);
     let mut buf = vec![0u8; l.tuple_size];
-    let mut n = NodeMut::init(&l, &mut buf, ItemPointer::new(1, 1), None, &[0; 8]);
+    let mut n = NodeMut::init(&l, &mut buf, ItemPointer::new(1, 1), None, &[9; 8]);
+    assert_eq!(n.as_ref().own_code(), Some(&[9u8; 8][..]));
     let c = |x: u8| [x; 8];
     n.set_neighbour(0, ItemPointer::new(10, 1), Some(&c(1)));
     n.set_neighbour(1, ItemPointer::new(11, 1), None);
@@ -186,7 +209,7 @@ proptest! {
         n.set_neighbours(&list);
         n.set_deleted(deleted);
         let r = NodeRef::new(&l, buf);
-        prop_assert_eq!(r.heap_tid(), tid);
+        prop_assert_eq!(r.heap_tids().collect::<Vec<_>>(), vec![tid]);
         prop_assert_eq!(r.is_deleted(), deleted);
         prop_assert_eq!(r.neighbours().collect::<Vec<_>>(), nbrs.clone());
         prop_assert_eq!(r.n_inline(), degree.min(l.inline_cap));
@@ -194,7 +217,54 @@ proptest! {
             prop_assert_eq!(r.inline_code(i), (i < l.inline_cap).then_some(&codes[i][..]));
         }
         for i in degree..m { prop_assert!(!r.neighbour(i).is_valid()); }
-        prop_assert_eq!(r.own_code(), &own[..]);
+        prop_assert_eq!(r.own_code(), (!store).then_some(&own[..]));
         if store { prop_assert_eq!(&*r.vector().unwrap(), &v[..]); } else { prop_assert!(r.vector().is_none()); }
+    }
+}
+
+#[test]
+fn heap_tids_add_retain_and_delete() {
+    for store in [true, false] {
+        let l = NodeLayout::new(6, 4, 0.5, store, sq8(6)).unwrap();
+        let mut buf = vec![0xAAu8; l.tuple_size];
+        let v = [0.5f32; 6];
+        let code = vec![3u8; l.code_size];
+        let t = |i: u32| ItemPointer::new(100 + i, (i % 5) as u16 + 1);
+        let mut n = NodeMut::init(&l, &mut buf, t(0), store.then_some(&v[..]), &code);
+        n.set_neighbours(&[(ItemPointer::new(7, 1), Some(&code[..]))]);
+        for i in 1..MAX_HEAP_TIDS as u32 {
+            assert!(n.add_heap_tid(t(i)));
+        }
+        assert!(!n.add_heap_tid(t(99)), "full");
+        let all: Vec<_> = (0..MAX_HEAP_TIDS as u32).map(t).collect();
+        assert_eq!(n.as_ref().heap_tids().collect::<Vec<_>>(), all);
+        // VACUUM removes the odd ones: the rest stay in order, compacted.
+        assert_eq!(
+            n.retain_heap_tids(|p| (p.block - 100) % 2 == 0),
+            (MAX_HEAP_TIDS / 2, MAX_HEAP_TIDS.div_ceil(2))
+        );
+        let even: Vec<_> = all.iter().copied().step_by(2).collect();
+        assert_eq!(n.as_ref().heap_tids().collect::<Vec<_>>(), even);
+        assert!(!n.as_ref().is_deleted());
+        assert!(n.add_heap_tid(t(50)));
+        assert_eq!(n.as_ref().n_heap_tids(), even.len() + 1);
+        // Nothing else in the tuple moved.
+        let r = n.as_ref();
+        assert_eq!(r.neighbours().collect::<Vec<_>>(), [ItemPointer::new(7, 1)]);
+        assert_eq!(r.inline_code(0), Some(&code[..]));
+        assert_eq!(r.own_code(), (!store).then_some(&code[..]));
+        assert_eq!(r.vector().is_some(), store);
+        let version = r.header().version;
+        // Last rows gone: deleted, and no TID can be added back.
+        assert_eq!(n.retain_heap_tids(|_| false), (even.len() + 1, 0));
+        assert!(n.as_ref().is_deleted());
+        assert_eq!(n.as_ref().heap_tids().count(), 0);
+        assert!(!n.add_heap_tid(t(60)));
+        assert_eq!(n.retain_heap_tids(|_| true), (0, 0));
+        assert_eq!(
+            n.header().version,
+            version,
+            "TID changes are not neighbour rewrites"
+        );
     }
 }

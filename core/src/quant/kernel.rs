@@ -85,7 +85,8 @@ mod x86 {
 pub fn select() -> WeightedSumFn {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             return x86::weighted_sum_avx2;
         }
     }
@@ -98,7 +99,8 @@ pub fn available() -> Vec<(&'static str, WeightedSumFn)> {
     let mut v: Vec<(&'static str, WeightedSumFn)> = vec![("scalar", weighted_sum_scalar)];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             v.push(("avx2", x86::weighted_sum_avx2));
         }
     }
@@ -113,11 +115,17 @@ mod tests {
     #[test]
     fn kernels_agree_on_awkward_lengths() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for &n in &[0usize, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 383, 384, 1536, 1537] {
+        for &n in &[
+            0usize, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 383, 384, 1536, 1537,
+        ] {
             let w: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
             let c: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
             let exact: f64 = w.iter().zip(&c).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let mag: f64 = w.iter().zip(&c).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+            let mag: f64 = w
+                .iter()
+                .zip(&c)
+                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                .sum();
             for (name, f) in available() {
                 let got = f(&w, &c) as f64;
                 assert!(
@@ -129,8 +137,15 @@ mod tests {
             if n > 2 {
                 for (name, f) in available() {
                     let got = f(&w[1..], &c[1..]) as f64;
-                    let ex: f64 = w[1..].iter().zip(&c[1..]).map(|(&a, &b)| a as f64 * b as f64).sum();
-                    assert!((got - ex).abs() <= 1e-5 * mag + 1e-6, "{name} unaligned n={n}");
+                    let ex: f64 = w[1..]
+                        .iter()
+                        .zip(&c[1..])
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum();
+                    assert!(
+                        (got - ex).abs() <= 1e-5 * mag + 1e-6,
+                        "{name} unaligned n={n}"
+                    );
                 }
             }
         }

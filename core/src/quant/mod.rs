@@ -12,10 +12,19 @@
 //! Callers converting to SQL operator values must take `sqrt` for L2 and, for cosine, the
 //! distance already equals `1 - cos` of the original vectors.
 
+pub mod bit;
+mod bound;
 pub mod kernel;
+pub mod kernel4;
+pub mod popcount;
+pub mod rotate;
+pub mod sq4;
 pub mod sq8;
 
 use crate::distance::{self, Metric};
+pub use bit::Bit;
+pub use bound::PAIRS_PER_SIDE;
+pub use sq4::Sq4;
 pub use sq8::Sq8;
 
 /// Stored in the metapage; values are part of the on-disk format.
@@ -23,12 +32,18 @@ pub use sq8::Sq8;
 #[repr(u8)]
 pub enum QuantizerKind {
     Sq8 = 1,
+    /// 4-bit, truncated per-dimension range ([`Sq4`]).
+    Sq4 = 2,
+    /// 1-bit RaBitQ-style sign codes ([`Bit`]).
+    Bit = 3,
 }
 
 impl QuantizerKind {
     pub fn from_u8(v: u8) -> Option<Self> {
         match v {
             1 => Some(QuantizerKind::Sq8),
+            2 => Some(QuantizerKind::Sq4),
+            3 => Some(QuantizerKind::Bit),
             _ => None,
         }
     }
@@ -36,7 +51,14 @@ impl QuantizerKind {
     pub fn code_size(self, dim: usize) -> usize {
         match self {
             QuantizerKind::Sq8 => Sq8::code_size(dim),
+            QuantizerKind::Sq4 => Sq4::code_size(dim),
+            QuantizerKind::Bit => Bit::code_size(dim),
         }
+    }
+    /// Whether `metric` has a fast estimate. `Bit` + L1 still works (via decoding, ~µs per
+    /// code) but the index should refuse the combination.
+    pub fn supports_metric(self, metric: Metric) -> bool {
+        !(self == QuantizerKind::Bit && metric == Metric::L1)
     }
 }
 
@@ -53,7 +75,10 @@ impl std::fmt::Display for QuantError {
         match self {
             QuantError::BadDimension(d) => write!(f, "invalid quantizer dimension {d}"),
             QuantError::SampleShape { dim, len } => {
-                write!(f, "training sample of {len} floats is not a multiple of dimension {dim}")
+                write!(
+                    f,
+                    "training sample of {len} floats is not a multiple of dimension {dim}"
+                )
             }
             QuantError::UnknownKind(k) => write!(f, "unknown quantizer kind {k}"),
             QuantError::Corrupt(what) => write!(f, "corrupt quantizer parameters: {what}"),
@@ -67,6 +92,8 @@ impl std::error::Error for QuantError {}
 #[derive(Clone, Debug, PartialEq)]
 pub enum Quantizer {
     Sq8(Sq8),
+    Sq4(Sq4),
+    Bit(Bit),
 }
 
 /// Serialised header: kind u8, format version u8, 2 zero bytes, dim u32 LE.
@@ -78,16 +105,22 @@ impl Quantizer {
     pub fn train(kind: QuantizerKind, dim: usize, sample: &[f32]) -> Result<Quantizer, QuantError> {
         match kind {
             QuantizerKind::Sq8 => Ok(Quantizer::Sq8(Sq8::train(dim, sample)?)),
+            QuantizerKind::Sq4 => Ok(Quantizer::Sq4(Sq4::train(dim, sample)?)),
+            QuantizerKind::Bit => Ok(Quantizer::Bit(Bit::train(dim, sample)?)),
         }
     }
     pub fn kind(&self) -> QuantizerKind {
         match self {
             Quantizer::Sq8(_) => QuantizerKind::Sq8,
+            Quantizer::Sq4(_) => QuantizerKind::Sq4,
+            Quantizer::Bit(_) => QuantizerKind::Bit,
         }
     }
     pub fn dim(&self) -> usize {
         match self {
             Quantizer::Sq8(q) => q.dim(),
+            Quantizer::Sq4(q) => q.dim(),
+            Quantizer::Bit(q) => q.dim(),
         }
     }
     pub fn code_size(&self) -> usize {
@@ -97,6 +130,8 @@ impl Quantizer {
     pub fn encode(&self, v: &[f32], out: &mut [u8]) {
         match self {
             Quantizer::Sq8(q) => q.encode(v, out),
+            Quantizer::Sq4(q) => q.encode(v, out),
+            Quantizer::Bit(q) => q.encode(v, out),
         }
     }
     pub fn encode_vec(&self, v: &[f32]) -> Vec<u8> {
@@ -107,15 +142,20 @@ impl Quantizer {
     pub fn decode(&self, code: &[u8], out: &mut [f32]) {
         match self {
             Quantizer::Sq8(q) => q.decode(code, out),
+            Quantizer::Sq4(q) => q.decode(code, out),
+            Quantizer::Bit(q) => q.decode(code, out),
         }
     }
     /// Precomputes per-dimension terms; the query must already be normalised for cosine.
     pub fn prepare(&self, metric: Metric, query: &[f32]) -> PreparedQuery {
         match self {
             Quantizer::Sq8(q) => q.prepare(metric, query),
+            Quantizer::Sq4(q) => q.prepare(metric, query),
+            Quantizer::Bit(q) => q.prepare(metric, query),
         }
     }
-    /// Bytes to store in the index's parameter pages (`8 + 8·dim` for SQ8).
+    /// Bytes to store in the index's parameter pages: `8 + 8·dim` for SQ8 and SQ4,
+    /// `8 + 4·dim + 4 + 3·⌈dim/8⌉` for Bit.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + 8 * self.dim());
         out.push(self.kind() as u8);
@@ -124,6 +164,8 @@ impl Quantizer {
         out.extend_from_slice(&(self.dim() as u32).to_le_bytes());
         match self {
             Quantizer::Sq8(q) => q.write_params(&mut out),
+            Quantizer::Sq4(q) => q.write_params(&mut out),
+            Quantizer::Bit(q) => q.write_params(&mut out),
         }
         out
     }
@@ -140,6 +182,8 @@ impl Quantizer {
         }
         match QuantizerKind::from_u8(b[0]) {
             Some(QuantizerKind::Sq8) => Ok(Quantizer::Sq8(Sq8::read_params(dim, &b[HEADER..])?)),
+            Some(QuantizerKind::Sq4) => Ok(Quantizer::Sq4(Sq4::read_params(dim, &b[HEADER..])?)),
+            Some(QuantizerKind::Bit) => Ok(Quantizer::Bit(Bit::read_params(dim, &b[HEADER..])?)),
             None => Err(QuantError::UnknownKind(b[0])),
         }
     }
@@ -148,7 +192,14 @@ impl Quantizer {
 /// Quantizer-specific precomputed state of a prepared query.
 #[derive(Clone, Debug)]
 pub(crate) enum Scoring {
-    Sq8 { weights: Vec<f32>, aux: Vec<f32>, bias: f32, kernel: kernel::WeightedSumFn },
+    Sq8 {
+        weights: Vec<f32>,
+        aux: Vec<f32>,
+        bias: f32,
+        kernel: kernel::WeightedSumFn,
+    },
+    Sq4(sq4::Sq4Scoring),
+    Bit(Box<bit::BitScoring>),
 }
 
 /// A query ready for scoring codes. Holds the f32 query too, for exact re-ranking.
@@ -171,7 +222,14 @@ impl PreparedQuery {
     #[inline]
     pub fn estimate(&self, code: &[u8]) -> f32 {
         match &self.scoring {
-            Scoring::Sq8 { weights, aux, bias, kernel } => sq8::estimate(self, weights, aux, *bias, *kernel, code),
+            Scoring::Sq8 {
+                weights,
+                aux,
+                bias,
+                kernel,
+            } => sanitize(sq8::estimate(self, weights, aux, *bias, *kernel, code)),
+            Scoring::Sq4(s) => sq4::estimate(self, s, code),
+            Scoring::Bit(s) => bit::estimate(self, s, code),
         }
     }
     /// Exact index distance to a full-precision (normalised, for cosine) vector.
@@ -189,6 +247,17 @@ pub fn index_distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
         Metric::InnerProduct => -distance::dot(a, b),
         Metric::Cosine => 1.0 - distance::dot(a, b),
         Metric::L1 => distance::l1(a, b),
+    }
+}
+
+/// Maps a raw estimate to a finite, orderable value: NaN (from inf − inf on extreme inputs)
+/// becomes "farthest" and ±inf saturates, so candidate ordering never sees NaN.
+#[inline]
+pub(crate) fn sanitize(d: f32) -> f32 {
+    if d.is_nan() {
+        f32::MAX
+    } else {
+        d.clamp(-f32::MAX, f32::MAX)
     }
 }
 

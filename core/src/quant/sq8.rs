@@ -36,8 +36,11 @@ impl Sq8 {
         if dim == 0 {
             return Err(QuantError::BadDimension(0));
         }
-        if sample.len() % dim != 0 {
-            return Err(QuantError::SampleShape { dim, len: sample.len() });
+        if !sample.len().is_multiple_of(dim) {
+            return Err(QuantError::SampleShape {
+                dim,
+                len: sample.len(),
+            });
         }
         let (mut lo, mut hi) = if sample.is_empty() {
             (vec![DEFAULT_RANGE.0; dim], vec![DEFAULT_RANGE.1; dim])
@@ -55,8 +58,16 @@ impl Sq8 {
     }
 
     fn from_parts(dim: usize, min: Vec<f32>, scale: Vec<f32>) -> Sq8 {
-        let inv_scale = scale.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
-        Sq8 { dim, min, scale, inv_scale }
+        let inv_scale = scale
+            .iter()
+            .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
+            .collect();
+        Sq8 {
+            dim,
+            min,
+            scale,
+            inv_scale,
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -75,7 +86,9 @@ impl Sq8 {
         assert_eq!(out.len(), Self::code_size(self.dim), "code buffer size");
         let mut norm2 = 0f32;
         for i in 0..self.dim {
-            let q = ((v[i] - self.min[i]) * self.inv_scale[i]).round().clamp(0.0, 255.0);
+            let q = ((v[i] - self.min[i]) * self.inv_scale[i])
+                .round()
+                .clamp(0.0, 255.0);
             let c = q as u8;
             out[i] = c;
             let x = self.min[i] + self.scale[i] * c as f32;
@@ -109,7 +122,12 @@ impl Sq8 {
             metric,
             query: query.to_vec(),
             q_norm2,
-            scoring: Scoring::Sq8 { weights, aux, bias, kernel: kernel::select() },
+            scoring: Scoring::Sq8 {
+                weights,
+                aux,
+                bias,
+                kernel: kernel::select(),
+            },
         }
     }
 
@@ -127,7 +145,8 @@ impl Sq8 {
         let f = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let vals: Vec<f32> = body.chunks_exact(4).map(f).collect();
         let (min, scale) = vals.split_at(dim);
-        if scale.iter().any(|s| !(s.is_finite() && *s >= 0.0)) || min.iter().any(|m| !m.is_finite()) {
+        if scale.iter().any(|s| !(s.is_finite() && *s >= 0.0)) || min.iter().any(|m| !m.is_finite())
+        {
             return Err(QuantError::Corrupt("sq8 parameters not finite"));
         }
         Ok(Self::from_parts(dim, min.to_vec(), scale.to_vec()))
@@ -136,7 +155,14 @@ impl Sq8 {
 
 /// Estimate for one SQ8 code; called through `PreparedQuery::estimate`.
 #[inline]
-pub(super) fn estimate(pq: &PreparedQuery, weights: &[f32], aux: &[f32], bias: f32, kernel: kernel::WeightedSumFn, code: &[u8]) -> f32 {
+pub(super) fn estimate(
+    pq: &PreparedQuery,
+    weights: &[f32],
+    aux: &[f32],
+    bias: f32,
+    kernel: kernel::WeightedSumFn,
+    code: &[u8],
+) -> f32 {
     let dim = weights.len();
     if pq.metric == Metric::L1 {
         let mut s = 0f32;

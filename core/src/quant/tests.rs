@@ -6,7 +6,9 @@ fn random_data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     // Per-dimension offsets and spreads so the ranges differ between dimensions.
     let off: Vec<f32> = (0..dim).map(|_| rng.gen_range(-3.0..3.0)).collect();
     let spr: Vec<f32> = (0..dim).map(|_| rng.gen_range(0.1..2.0)).collect();
-    (0..n * dim).map(|i| off[i % dim] + spr[i % dim] * rng.gen_range(-1.0f32..1.0)).collect()
+    (0..n * dim)
+        .map(|i| off[i % dim] + spr[i % dim] * rng.gen_range(-1.0f32..1.0))
+        .collect()
 }
 
 fn exact_ip(a: &[f32], b: &[f32]) -> f32 {
@@ -18,7 +20,7 @@ fn decode_error_within_half_step() {
     for &dim in &[1usize, 3, 17, 128, 385] {
         let data = random_data(300, dim, dim as u64);
         let q = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
-        let Quantizer::Sq8(sq) = &q;
+        let Quantizer::Sq8(sq) = &q else { unreachable!() };
         let mut code = vec![0u8; q.code_size()];
         let mut dec = vec![0f32; dim];
         for row in data.chunks_exact(dim) {
@@ -41,7 +43,7 @@ fn estimates_match_decoded_distance_and_are_close_to_exact() {
     let data = random_data(500, dim, 1);
     let queries = random_data(20, dim, 2);
     let q = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
-    let Quantizer::Sq8(sq) = &q;
+    let Quantizer::Sq8(sq) = &q else { unreachable!() };
     let s = sq.scale();
     let mut dec = vec![0f32; dim];
     for metric in [Metric::L2, Metric::InnerProduct, Metric::L1] {
@@ -55,7 +57,10 @@ fn estimates_match_decoded_distance_and_are_close_to_exact() {
                 let est = pq.estimate(&code);
                 // The estimate is the exact distance to the decoded vector (up to rounding)...
                 let to_dec = index_distance(metric, qv, &dec);
-                assert!((est - to_dec).abs() <= 1e-3 * to_dec.abs().max(1.0), "{metric:?} {est} {to_dec}");
+                assert!(
+                    (est - to_dec).abs() <= 1e-3 * to_dec.abs().max(1.0),
+                    "{metric:?} {est} {to_dec}"
+                );
                 // ...which is within the worst case implied by a half step per dimension.
                 let ex = pq.exact(row);
                 let bound: f32 = (0..dim)
@@ -65,7 +70,10 @@ fn estimates_match_decoded_distance_and_are_close_to_exact() {
                         _ => s[i] / 2.0,
                     })
                     .sum();
-                assert!((est - ex).abs() <= bound * 1.001 + 1e-3, "{metric:?} {est} {ex} bound {bound}");
+                assert!(
+                    (est - ex).abs() <= bound * 1.001 + 1e-3,
+                    "{metric:?} {est} {ex} bound {bound}"
+                );
                 rel_sum += ((est - ex).abs() / ex.abs().max(1e-3)) as f64;
                 count += 1;
             }
@@ -108,7 +116,10 @@ fn serialisation_round_trip_and_rejects_garbage() {
     assert!(Quantizer::from_bytes(&bytes[..4]).is_err());
     let mut bad = bytes.clone();
     bad[0] = 99;
-    assert_eq!(Quantizer::from_bytes(&bad), Err(QuantError::UnknownKind(99)));
+    assert_eq!(
+        Quantizer::from_bytes(&bad),
+        Err(QuantError::UnknownKind(99))
+    );
 }
 
 #[test]

@@ -45,10 +45,10 @@ impl U256 {
     fn add(self, o: Self) -> Self {
         let mut out = [0u64; 4];
         let mut carry = false;
-        for i in 0..4 {
-            let (s1, c1) = self.0[i].overflowing_add(o.0[i]);
+        for ((r, &a), &b) in out.iter_mut().zip(&self.0).zip(&o.0) {
+            let (s1, c1) = a.overflowing_add(b);
             let (s2, c2) = s1.overflowing_add(carry as u64);
-            out[i] = s2;
+            *r = s2;
             carry = c1 || c2;
         }
         U256(out)
@@ -57,10 +57,10 @@ impl U256 {
     fn sub(self, o: Self) -> Self {
         let mut out = [0u64; 4];
         let mut borrow = false;
-        for i in 0..4 {
-            let (s1, b1) = self.0[i].overflowing_sub(o.0[i]);
+        for ((r, &a), &b) in out.iter_mut().zip(&self.0).zip(&o.0) {
+            let (s1, b1) = a.overflowing_sub(b);
             let (s2, b2) = s1.overflowing_sub(borrow as u64);
-            out[i] = s2;
+            *r = s2;
             borrow = b1 || b2;
         }
         U256(out)
@@ -155,7 +155,11 @@ impl Ord for U256 {
 pub(super) fn shortest(x: f32) -> (u64, i32) {
     let bits = x.to_bits() & 0x7fff_ffff;
     let (frac, bexp) = ((bits & 0x7f_ffff) as u64, (bits >> 23) as i32);
-    let (f, e) = if bexp == 0 { (frac, -149) } else { (frac | 0x80_0000, bexp - 150) };
+    let (f, e) = if bexp == 0 {
+        (frac, -149)
+    } else {
+        (frac | 0x80_0000, bexp - 150)
+    };
     // At a power of two the next float down is half as far away as the next one up
     // (except at the bottom of the normal range, where spacing continues unchanged).
     let asym = frac == 0 && bexp > 1;
@@ -185,9 +189,19 @@ fn generate<N: Big>(f: u64, e: i32, asym: bool, mut k: i32) -> (u64, i32) {
             (r, s, mp, mm) = (N::new(f).shl(e as u32 + 1), N::new(2), ulp, ulp);
         }
     } else if asym {
-        (r, s, mp, mm) = (N::new(f << 2), N::new(1).shl((2 - e) as u32), N::new(2), N::new(1));
+        (r, s, mp, mm) = (
+            N::new(f << 2),
+            N::new(1).shl((2 - e) as u32),
+            N::new(2),
+            N::new(1),
+        );
     } else {
-        (r, s, mp, mm) = (N::new(f << 1), N::new(1).shl((1 - e) as u32), N::new(1), N::new(1));
+        (r, s, mp, mm) = (
+            N::new(f << 1),
+            N::new(1).shl((1 - e) as u32),
+            N::new(1),
+            N::new(1),
+        );
     }
 
     // Scale so that 10^(k-1) < high <= 10^k: the first digit is then at 10^(k-1).
@@ -237,7 +251,7 @@ fn generate<N: Big>(f: u64, e: i32, asym: bool, mut k: i32) -> (u64, i32) {
         };
         digits = digits * 10 + d + up as u64;
         let mut exp = k - n;
-        while digits != 0 && digits % 10 == 0 {
+        while digits != 0 && digits.is_multiple_of(10) {
             digits /= 10;
             exp += 1;
         }

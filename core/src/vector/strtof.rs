@@ -20,7 +20,10 @@ fn starts_with_ci(s: &[u8], pat: &[u8]) -> bool {
 }
 
 fn count(s: &[u8], from: usize, pred: impl Fn(u8) -> bool) -> usize {
-    s[from.min(s.len())..].iter().take_while(|&&c| pred(c)).count()
+    s[from.min(s.len())..]
+        .iter()
+        .take_while(|&&c| pred(c))
+        .count()
 }
 
 /// Length of an exponent part (`e`/`p` marker, sign, ≥1 digit) at `at`, or 0 if the
@@ -50,8 +53,16 @@ pub(super) fn scan(s: &[u8]) -> Option<Scanned> {
     let signed = |x: f32| if negative { -x } else { x };
 
     if starts_with_ci(body, b"inf") {
-        let len = if starts_with_ci(body, b"infinity") { 8 } else { 3 };
-        return Some(Scanned { value: signed(f32::INFINITY), len: sign_len + len, overflow: false });
+        let len = if starts_with_ci(body, b"infinity") {
+            8
+        } else {
+            3
+        };
+        return Some(Scanned {
+            value: signed(f32::INFINITY),
+            len: sign_len + len,
+            overflow: false,
+        });
     }
     if starts_with_ci(body, b"nan") {
         // Optional "(n-char-sequence)", consumed only if closed.
@@ -62,7 +73,11 @@ pub(super) fn scan(s: &[u8]) -> Option<Scanned> {
                 len = 5 + inner;
             }
         }
-        return Some(Scanned { value: f32::NAN, len: sign_len + len, overflow: false });
+        return Some(Scanned {
+            value: f32::NAN,
+            len: sign_len + len,
+            overflow: false,
+        });
     }
     if body.len() > 2 && body[0] == b'0' && (body[1] | 0x20) == b'x' {
         if let Some((mag, len)) = scan_hex(&body[2..]) {
@@ -93,7 +108,11 @@ pub(super) fn scan(s: &[u8]) -> Option<Scanned> {
     // `ok()?` keeps the function panic-free regardless.
     let text = std::str::from_utf8(&s[..len]).ok()?;
     let value: f32 = text.parse().ok()?;
-    Some(Scanned { value, len, overflow: value.is_infinite() })
+    Some(Scanned {
+        value,
+        len,
+        overflow: value.is_infinite(),
+    })
 }
 
 /// Hexadecimal significand `h[.h]` with optional binary exponent `p[±]d`, after "0x".
@@ -111,7 +130,9 @@ fn scan_hex(s: &[u8]) -> Option<(f32, usize)> {
             i += 1;
             continue;
         }
-        let Some(d) = (c as char).to_digit(16) else { break };
+        let Some(d) = (c as char).to_digit(16) else {
+            break;
+        };
         digits += 1;
         if mant >> 60 == 0 {
             mant = (mant << 4) | d as u64;

@@ -14,7 +14,10 @@ fn is_space(c: u8) -> bool {
 /// reported for a bad literal is the one pgvector would report.
 pub fn parse_text(s: &str) -> Result<Vec<f32>, VectorError> {
     let b = s.as_bytes();
-    let syntax = |detail| VectorError::InvalidSyntax { input: s.to_owned(), detail };
+    let syntax = |detail| VectorError::InvalidSyntax {
+        input: s.to_owned(),
+        detail,
+    };
     let skip = |mut i: usize| {
         while b.get(i).copied().is_some_and(is_space) {
             i += 1;
@@ -42,7 +45,9 @@ pub fn parse_text(s: &str) -> Result<Vec<f32>, VectorError> {
         };
         if num.overflow {
             // The scanned bytes are ASCII, so these are char boundaries.
-            return Err(VectorError::OutOfRange { literal: s[i..i + num.len].to_owned() });
+            return Err(VectorError::OutOfRange {
+                literal: s[i..i + num.len].to_owned(),
+            });
         }
         check_element(num.value)?;
         v.push(num.value);
@@ -142,6 +147,11 @@ pub fn write_f32(out: &mut String, x: f32) {
             out.push('.');
             out.push_str(d(1..olen));
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     }
 }

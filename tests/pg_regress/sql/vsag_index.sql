@@ -117,9 +117,20 @@ CREATE INDEX ON vt USING vsag (v vector_l2_ops) WITH (m = 4, ef_construction = 8
 SELECT id FROM vt ORDER BY v <-> '[2.1,2,2]' LIMIT 10;
 -- the zero vector has no cosine direction: not in the cosine index (pgvector does the same)
 SELECT id FROM vt ORDER BY v <=> '[1,2,3]' LIMIT 10;
--- duplicates
-INSERT INTO vt SELECT 100 + i, '[2,2,2]' FROM generate_series(1, 50) i;
-SELECT count(*) FROM (SELECT id FROM vt ORDER BY v <-> '[2,2,2]' LIMIT 100) s;
+RESET enable_seqscan;
+-- duplicates: rows with identical vectors share nodes (10 rows per node), before and after
+-- the build, so every copy stays reachable
+CREATE TABLE vd (id int, v vector(4));
+INSERT INTO vd SELECT i, ARRAY[random(), random(), random(), random()] FROM generate_series(1, 1000) i;
+INSERT INTO vd SELECT 5000 + i, '[0.5,0.5,0.5,0.5]' FROM generate_series(1, 150) i;
+CREATE INDEX vd_idx ON vd USING vsag (v vector_l2_ops);
+INSERT INTO vd SELECT 6000 + i, '[0.5,0.5,0.5,0.5]' FROM generate_series(1, 150) i;
+INSERT INTO vd SELECT 7000 + i, '[0.25,0.5,0.5,0.5]' FROM generate_series(1, 100) i;
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE v = '[0.5,0.5,0.5,0.5]') AS copies_found, count(*) AS rows
+FROM (SELECT v FROM vd ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 300) s;
+SELECT count(*) AS other_copies_found FROM (SELECT id FROM vd ORDER BY v <-> '[0.25,0.5,0.5,0.5]' LIMIT 100) s WHERE id > 7000;
+SELECT severity, message FROM vsag_verify('vd_idx');
 RESET enable_seqscan;
 
 -- Bad options, dimensions and queries error clearly.

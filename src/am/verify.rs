@@ -1,0 +1,193 @@
+//! `vsag_verify(regclass)`: walks an index and reports problems as rows instead of failing:
+//! bad page headers/types, a bad metapage, tuples of the wrong size, degree or inline counts
+//! over the limit, neighbour pointers to missing tuples, heap TIDs pointing past the table or
+//! to unused line pointers, and live nodes unreachable from the entry point. Ends with an
+//! 'info' summary row. Takes only share locks, one buffer at a time.
+
+use super::index;
+use super::pages::{self, PAGE_META, PAGE_NODE, PAGE_PARAM};
+use pgrx::pg_sys::{self, Relation};
+use pgrx::prelude::*;
+use std::collections::{HashMap, HashSet};
+use vsag_core::page::{ItemPointer, MetaPage, NodeRef};
+
+type Row = (String, Option<i64>, Option<i32>, String);
+
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn error(&mut self, block: Option<u32>, item: Option<u16>, msg: String) {
+        self.rows.push(("error".into(), block.map(i64::from), item.map(i32::from), msg));
+    }
+}
+
+#[pg_extern(sql = false)]
+fn vsag_verify(
+    index_oid: pg_sys::Oid,
+) -> TableIterator<'static, (name!(severity, String), name!(block, Option<i64>), name!(item, Option<i32>), name!(message, String))> {
+    let rows = unsafe {
+        let index = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let am_ok = (*(*index).rd_rel).relkind == pg_sys::RELKIND_INDEX as std::ffi::c_char
+            && (*(*index).rd_rel).relam == pg_sys::get_am_oid(c"vsag".as_ptr(), true);
+        let rows = if am_ok {
+            let heap = pg_sys::relation_open((*(*index).rd_index).indrelid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let r = check(index, heap);
+            pg_sys::relation_close(heap, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            r
+        } else {
+            vec![("error".to_string(), None, None, "not a vsag index".to_string())]
+        };
+        pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        rows
+    };
+    TableIterator::new(rows)
+}
+
+unsafe fn heap_tid_ok(heap: Relation, heap_blocks: u32, tid: ItemPointer, cache: &mut HashMap<u32, u16>) -> Result<(), String> {
+    if tid.block >= heap_blocks {
+        return Err(format!("heap TID ({},{}) is past the end of the table ({} blocks)", tid.block, tid.offset, heap_blocks));
+    }
+    let max = *cache.entry(tid.block).or_insert_with(|| {
+        let buf = pg_sys::ReadBufferExtended(heap, pg_sys::ForkNumber::MAIN_FORKNUM, tid.block, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+        let page = pg_sys::BufferGetPage(buf);
+        let max = if pg_sys::PageIsNew(page) { 0 } else { pg_sys::PageGetMaxOffsetNumber(page) };
+        pg_sys::UnlockReleaseBuffer(buf);
+        max
+    });
+    if tid.offset == 0 || tid.offset > max {
+        return Err(format!("heap TID ({},{}) points to no line pointer (page has {max})", tid.block, tid.offset));
+    }
+    Ok(())
+}
+
+unsafe fn check(index: Relation, heap: Relation) -> Vec<Row> {
+    let mut rep = Report { rows: Vec::new() };
+    let nblocks = pages::nblocks(index);
+    if nblocks == 0 {
+        rep.error(None, None, "index has no pages".into());
+        return rep.rows;
+    }
+    // Metapage first: without it nothing else can be interpreted.
+    let meta = pages::with_item(index, ItemPointer::new(0, 1), |b| MetaPage::from_bytes(b));
+    let meta = match meta {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            rep.error(Some(0), Some(1), format!("bad metapage: {e}"));
+            return rep.rows;
+        }
+        None => {
+            rep.error(Some(0), None, "block 0 is not a vsag metapage".into());
+            return rep.rows;
+        }
+    };
+    let st = index::state(index);
+    let layout = st.layout;
+    let heap_blocks = pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM);
+    let mut heap_cache = HashMap::new();
+    let mut nodes: HashMap<u64, (Vec<ItemPointer>, bool)> = HashMap::new();
+    let mut live = 0u64;
+    let mut deleted = 0u64;
+    for block in 0..nblocks {
+        let buf = pages::read_buffer(index, block);
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+        let page = pg_sys::BufferGetPage(buf);
+        let ty = pages::page_type(page);
+        let expected = if block == 0 {
+            PAGE_META
+        } else if block >= meta.param_first_block && block < meta.param_first_block + meta.param_npages {
+            PAGE_PARAM
+        } else {
+            PAGE_NODE
+        };
+        if pg_sys::PageIsNew(page) {
+            // an extension interrupted by a crash leaves an all-zero page: harmless, unused
+        } else if ty != expected {
+            rep.error(Some(block), None, format!("page type {ty}, expected {expected}"));
+        } else if ty == PAGE_NODE {
+            for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
+                let Some(bytes) = pages::item(page, off) else { continue };
+                if bytes.len() != layout.tuple_size {
+                    rep.error(Some(block), Some(off), format!("tuple of {} bytes, expected {}", bytes.len(), layout.tuple_size));
+                    continue;
+                }
+                let node = NodeRef::new(&layout, bytes);
+                let h = node.header();
+                if h.degree as usize > layout.m {
+                    rep.error(Some(block), Some(off), format!("degree {} over the limit m = {}", h.degree, layout.m));
+                }
+                if h.n_inline as usize > layout.inline_cap {
+                    rep.error(Some(block), Some(off), format!("{} inline codes, capacity {}", h.n_inline, layout.inline_cap));
+                }
+                let is_deleted = node.is_deleted();
+                if is_deleted {
+                    deleted += 1;
+                } else {
+                    live += 1;
+                    if node.n_heap_tids() == 0 {
+                        rep.error(Some(block), Some(off), "live node without heap TIDs".into());
+                    }
+                    for tid in node.heap_tids() {
+                        if let Err(e) = heap_tid_ok(heap, heap_blocks, tid, &mut heap_cache) {
+                            rep.error(Some(block), Some(off), e);
+                        }
+                    }
+                }
+                nodes.insert(ItemPointer::new(block, off).to_u64(), (node.neighbours().collect(), is_deleted));
+            }
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+        pgrx::check_for_interrupts!();
+    }
+    // Edges and reachability.
+    for (&id, (nbs, _)) in &nodes {
+        for nb in nbs {
+            if !nodes.contains_key(&nb.to_u64()) {
+                let p = ItemPointer::from_u64(id);
+                rep.error(Some(p.block), Some(p.offset), format!("neighbour ({},{}) is not a node tuple", nb.block, nb.offset));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    if let Some(entry) = meta.entry() {
+        if nodes.contains_key(&entry.to_u64()) {
+            let mut stack = vec![entry.to_u64()];
+            seen.insert(entry.to_u64());
+            while let Some(id) = stack.pop() {
+                for nb in &nodes[&id].0 {
+                    let k = nb.to_u64();
+                    if nodes.contains_key(&k) && seen.insert(k) {
+                        stack.push(k);
+                    }
+                }
+            }
+        } else {
+            rep.error(Some(entry.block), Some(entry.offset), "entry point is not a node tuple".into());
+        }
+    } else if !nodes.is_empty() {
+        rep.error(Some(0), Some(1), format!("no entry point but {} nodes", nodes.len()));
+    }
+    let mut unreachable = 0u64;
+    for (&id, (_, is_deleted)) in &nodes {
+        if !is_deleted && !seen.contains(&id) {
+            unreachable += 1;
+            if unreachable <= 20 {
+                let p = ItemPointer::from_u64(id);
+                rep.error(Some(p.block), Some(p.offset), "live node unreachable from the entry point".into());
+            }
+        }
+    }
+    if unreachable > 20 {
+        rep.error(None, None, format!("{unreachable} live nodes unreachable in all"));
+    }
+    let errors = rep.rows.len();
+    rep.rows.push((
+        "info".into(),
+        None,
+        None,
+        format!("{nblocks} pages, {} nodes ({live} live, {deleted} deleted), {unreachable} unreachable, {errors} problems", nodes.len()),
+    ));
+    rep.rows
+}

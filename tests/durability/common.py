@@ -1,0 +1,52 @@
+"""Shared helpers for the durability tests: random vectors, reachability checks."""
+import random
+
+DIM = 32
+
+
+def rand_vec(rng):
+    return "[" + ",".join(f"{rng.uniform(-1, 1):.6f}" for _ in range(DIM)) + "]"
+
+
+def setup_table(conn, rows, seed=1, opts="m = 16, ef_construction = 32"):
+    rng = random.Random(seed)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vsag")
+    conn.execute(f"CREATE TABLE t (id bigint PRIMARY KEY, v vector({DIM}))")
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO t VALUES (%s, %s)", [(i, rand_vec(rng)) for i in range(rows)])
+    conn.execute(f"CREATE INDEX t_v_idx ON t USING vsag (v vector_l2_ops) WITH ({opts})")
+
+
+def unreachable_rows(conn, limit=None):
+    """Rows whose own vector does not find them first through the index (should be none)."""
+    conn.execute("SET enable_seqscan = off")
+    conn.execute("SET vsag.ef_search = 100")
+    rows = conn.execute("SELECT id, v::text FROM t ORDER BY id" + (f" LIMIT {limit}" if limit else "")).fetchall()
+    bad = []
+    with conn.cursor() as cur:
+        for rid, v in rows:
+            got = cur.execute("SELECT id FROM t ORDER BY v <-> %s::vector LIMIT 1", (v,), prepare=True).fetchone()
+            if got is None or got[0] != rid:
+                # an identical vector elsewhere is fine; anything else is a miss
+                d = cur.execute("SELECT v <-> %s::vector FROM t WHERE id = %s", (v, got[0])).fetchone() if got else None
+                if d is None or d[0] != 0:
+                    bad.append(rid)
+    conn.execute("RESET enable_seqscan")
+    conn.execute("RESET vsag.ef_search")
+    return bad, len(rows)
+
+
+def index_walk_count(conn):
+    """Rows an exhaustive index scan returns, and how many distinct."""
+    conn.execute("SET enable_seqscan = off")
+    conn.execute("SET vsag.max_scan_tuples = 100000000")
+    r = conn.execute("SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM t "
+                     "ORDER BY v <-> (SELECT v FROM t ORDER BY id LIMIT 1) LIMIT 100000000) s").fetchone()
+    conn.execute("RESET enable_seqscan")
+    conn.execute("RESET vsag.max_scan_tuples")
+    return r
+
+
+def verify(conn, index="t_v_idx"):
+    """Problems reported by vsag_verify (empty list when the index is consistent)."""
+    return conn.execute(f"SELECT block, item, message FROM vsag_verify('{index}') WHERE severity = 'error'").fetchall()
