@@ -176,7 +176,7 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     let sample: Vec<f32> = (0..n).step_by(step).flat_map(|i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
     let quantizer = Quantizer::train(cfg.kind, dim, &sample)
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
-    let error_bound = if n >= 2 { quantizer.estimate_error_bound(cfg.metric, &sample, 0.99) } else { f32::INFINITY };
+    let error_bound = if n >= 2 { quantizer.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };
     let graph = vsag_core::graph::build(&vectors, dim, &cfg.params, &mut |done, _total| {
         // Called on this (the backend) thread between parallel batches.
         progress(PROGRESS_CREATE_IDX_TUPLES_DONE, done as i64);

@@ -75,8 +75,6 @@ unsafe fn choose_neighbours(
     let mut cands: Vec<(u64, f32)> = search.next_batch(store, st.ef_construction);
     cands.retain(|(id, _)| Some(*id) != self_id);
     data.clear();
-    identical.clear();
-    identical.extend(cands.iter().filter(|c| c.1 <= 0.0).map(|c| c.0));
     cands.retain(|(id, _)| match read_node_data(store, *id) {
         Some(d) => {
             data.insert(*id, d);
@@ -84,6 +82,12 @@ unsafe fn choose_neighbours(
         }
         None => false,
     });
+    // Exact copies (full storage: `data` holds the stored vectors bit for bit).
+    identical.clear();
+    if st.layout.store_vector {
+        let same = |x: &[f32]| x.len() == v.len() && x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits());
+        identical.extend(cands.iter().filter(|c| same(&data[&c.0].0)).map(|c| c.0));
+    }
     robust_prune(&mut cands, st.alpha, st.layout.m, |a, b| index_distance(st.metric, &data[&a].0, &data[&b].0))
 }
 
@@ -144,8 +148,12 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
         }
         None => chosen,
     };
+    let mut orphans = Vec::new();
     for (nb, _) in chosen {
-        add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code);
+        orphans.extend(add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code));
+    }
+    if !orphans.is_empty() {
+        adopt(&store, ptr, &orphans);
     }
     // A copy of full duplicate nodes: pruning keeps few copies in any list, so make sure one
     // of them links to it, or later copies (which join it) would be unreachable too.
@@ -156,7 +164,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
 
 /// Ensures `from` links to `to`: appends, or overwrites the last slot pointing at another
 /// copy (reachable through `from` anyway), or else the last slot.
-unsafe fn force_link(store: &PgStore, from: ItemPointer, to: ItemPointer, code: &[u8], copies: &[u64]) {
+pub unsafe fn force_link(store: &PgStore, from: ItemPointer, to: ItemPointer, code: &[u8], copies: &[u64]) {
     let layout = store.st.layout;
     pages::modify_item(store.index, from, |b| {
         let mut node = NodeMut::new(&layout, b);
@@ -174,7 +182,16 @@ unsafe fn force_link(store: &PgStore, from: ItemPointer, to: ItemPointer, code: 
     });
 }
 
-unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v: &[f32], code: &[u8]) {
+/// Links `nb` → `new`. Returns the old neighbours `nb` dropped to make room (with their
+/// codes): the caller hands them to the new node, so a node whose only in-edge came from
+/// `nb` stays reachable (nb → new → it).
+unsafe fn add_backlink(
+    store: &mut PgStore,
+    nb: ItemPointer,
+    new: ItemPointer,
+    v: &[f32],
+    code: &[u8],
+) -> Vec<(u64, Vec<u8>)> {
     let st = store.st.clone();
     let layout = st.layout;
     for _attempt in 0..3 {
@@ -193,10 +210,12 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
                 false
             }
         });
-        let Some(version) = seen_version else { return };
+        let Some(version) = seen_version else { return Vec::new() };
         // Full: re-prune its neighbourhood plus the new node, reading without locks held.
-        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return };
-        let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().collect::<Vec<_>>()) else { return };
+        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return Vec::new() };
+        let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().collect::<Vec<_>>()) else {
+            return Vec::new();
+        };
         let mut data: HashMap<u64, Vec<f32>> = HashMap::new();
         let mut codes: HashMap<u64, Vec<u8>> = HashMap::new();
         data.insert(new.to_u64(), v.to_vec());
@@ -212,7 +231,7 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
         cands.sort_by_key(|c| c.0); // deterministic tie order
         let chosen = robust_prune(&mut cands, st.alpha, layout.m, |a, b| index_distance(st.metric, &data[&a], &data[&b]));
         if !chosen.iter().any(|(id, _)| *id == new.to_u64()) {
-            return; // the new node does not improve this neighbourhood
+            return Vec::new(); // the new node does not improve this neighbourhood
         }
         let written = pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
@@ -225,7 +244,33 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
             true
         });
         if written {
-            return;
+            return list
+                .iter()
+                .filter(|p| !chosen.iter().any(|(id, _)| *id == p.to_u64()))
+                .filter_map(|p| codes.remove(&p.to_u64()).map(|c| (p.to_u64(), c)))
+                .collect();
         }
     }
+    Vec::new()
+}
+
+/// Appends handed-over neighbours to node `at` while it has free slots.
+unsafe fn adopt(store: &PgStore, at: ItemPointer, orphans: &[(u64, Vec<u8>)]) {
+    let layout = store.st.layout;
+    pages::modify_item(store.index, at, |b| {
+        let mut node = NodeMut::new(&layout, b);
+        let mut changed = false;
+        for (id, code) in orphans {
+            let p = ItemPointer::from_u64(*id);
+            let deg = node.header().degree as usize;
+            if deg >= layout.m {
+                break;
+            }
+            if p != at && !node.as_ref().neighbours().any(|q| q == p) {
+                node.set_neighbour(deg, p, Some(code));
+                changed = true;
+            }
+        }
+        changed
+    });
 }

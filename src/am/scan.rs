@@ -177,9 +177,7 @@ fn refill(store: &mut PgStore, search: &mut SearchState, out: &mut VecDeque<Item
             return false;
         }
         for (id, _) in batch {
-            if let Some(tids) = store.tids.remove(&id) {
-                out.extend(tids);
-            }
+            out.extend(store.take_tids(id));
         }
         if !out.is_empty() {
             return true;

@@ -17,8 +17,9 @@ use vsag_core::quant::{index_distance, PreparedQuery};
 pub struct PgStore {
     pub index: Relation,
     pub st: Rc<IndexState>,
-    /// Live heap TIDs of nodes seen live, for the scan to return.
-    pub tids: HashMap<u64, Vec<ItemPointer>>,
+    /// First heap TID and TID count of nodes seen live (most nodes hold one row; the few
+    /// with more are re-read when returned), for the scan to return.
+    pub tids: HashMap<u64, (ItemPointer, u16)>,
     /// Re-rank source for `storage = codes` (None: exact falls back to the code estimate).
     pub heap: Option<HeapFetch>,
     pub page_reads: u64,
@@ -42,9 +43,18 @@ impl PgStore {
         }
     }
 
-    fn remember(&mut self, id: u64, tids: Vec<ItemPointer>) {
-        if !tids.is_empty() {
-            self.tids.insert(id, tids);
+    fn remember(&mut self, id: u64, first: Option<(ItemPointer, u16)>) {
+        if let Some(t) = first {
+            self.tids.insert(id, t);
+        }
+    }
+
+    /// All live heap TIDs of a node returned by the search.
+    pub fn take_tids(&mut self, id: u64) -> Vec<ItemPointer> {
+        match self.tids.remove(&id) {
+            Some((t, 1)) => vec![t],
+            Some(_) => self.with_node(id, |n| n.heap_tids().collect()).unwrap_or_default(),
+            None => Vec::new(),
         }
     }
 
@@ -74,9 +84,13 @@ impl PgStore {
         let tids = self.with_node(id, |n| (!n.is_deleted()).then(|| n.heap_tids().collect::<Vec<_>>())).flatten()?;
         let heap = self.heap.as_mut()?;
         let v = unsafe { heap.vector(tids.iter().copied())? };
-        self.remember(id, tids);
+        self.remember(id, first_tid(tids.iter().copied(), tids.len()));
         Some(q.exact(&v))
     }
+}
+
+fn first_tid(mut tids: impl Iterator<Item = ItemPointer>, n: usize) -> Option<(ItemPointer, u16)> {
+    tids.next().map(|t| (t, n as u16))
 }
 
 impl SearchStore for PgStore {
@@ -97,7 +111,7 @@ impl SearchStore for PgStore {
             if node.is_deleted() {
                 return None;
             }
-            node.vector().map(|v| (q.exact(&v), node.heap_tids().collect::<Vec<_>>()))
+            node.vector().map(|v| (q.exact(&v), first_tid(node.heap_tids(), node.n_heap_tids())))
         });
         let (d, tids) = r.flatten()?;
         self.remember(id, tids);
@@ -106,10 +120,10 @@ impl SearchStore for PgStore {
 
     fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<Score> {
         let r = self.with_node(id, |node| match (node.vector(), node.own_code()) {
-            (Some(v), _) if !node.is_deleted() => (Score::Exact(q.exact(&v)), node.heap_tids().collect()),
-            (Some(v), _) => (Score::Estimate(q.exact(&v)), Vec::new()),
-            (None, Some(code)) => (Score::Estimate(q.estimate(code)), Vec::new()),
-            (None, None) => (Score::Estimate(f32::INFINITY), Vec::new()),
+            (Some(v), _) if !node.is_deleted() => (Score::Exact(q.exact(&v)), first_tid(node.heap_tids(), node.n_heap_tids())),
+            (Some(v), _) => (Score::Estimate(q.exact(&v)), None),
+            (None, Some(code)) => (Score::Estimate(q.estimate(code)), None),
+            (None, None) => (Score::Estimate(f32::INFINITY), None),
         })?;
         self.remember(id, r.1);
         Some(r.0)
@@ -135,7 +149,7 @@ impl SearchStore for PgStore {
                 if node.is_deleted() {
                     return None;
                 }
-                node.vector().map(|v| (q.exact(&v), node.heap_tids().collect::<Vec<_>>()))
+                node.vector().map(|v| (q.exact(&v), first_tid(node.heap_tids(), node.n_heap_tids())))
             });
             let (d, tids) = r.flatten()?;
             self.remember(id, tids);
@@ -154,7 +168,7 @@ impl SearchStore for PgStore {
             }
             v.resize(st.layout.dim, 0.0);
             st.quantizer.decode(code, &mut v);
-            Some((index_distance(st.metric, q.query(), &v), node.heap_tids().collect::<Vec<_>>()))
+            Some((index_distance(st.metric, q.query(), &v), first_tid(node.heap_tids(), node.n_heap_tids())))
         });
         self.scratch = v;
         let (d, tids) = r.flatten()?;

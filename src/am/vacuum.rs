@@ -87,6 +87,10 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     if (*info).analyze_only {
         return stats;
     }
+    let relinked = repair((*info).index);
+    if relinked > 0 {
+        pgrx::debug1!("vsag: relinked {relinked} unreachable nodes");
+    }
     if !stats.is_null() {
         return stats;
     }
@@ -114,4 +118,81 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     (*stats).num_pages = nblocks;
     (*stats).num_index_tuples = live;
     stats
+}
+
+/// Graph repair after VACUUM: a live node no other node reaches (its in-edges pruned away by
+/// later inserts, or its only route through a removed neighbour's edits) is linked from the
+/// nearest reachable node found by a search, and a deleted entry point is moved to a live
+/// node. Returns the number of nodes relinked.
+unsafe fn repair(index: pg_sys::Relation) -> u64 {
+    use super::store::PgStore;
+    use std::collections::{HashMap, HashSet};
+    use vsag_core::graph::SearchState;
+    use vsag_core::page::ItemPointer;
+
+    let st = index::state(index);
+    let layout = st.layout;
+    let mut repaired = 0;
+    for _pass in 0..3 {
+        let mut nodes: HashMap<u64, (Vec<u64>, bool)> = HashMap::new();
+        for block in 0..pages::nblocks(index) {
+            let buf = pages::read_buffer(index, block);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+            let page = pg_sys::BufferGetPage(buf);
+            if pages::page_type(page) == PAGE_NODE {
+                for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
+                    if let Some(b) = pages::item(page, off).filter(|b| b.len() >= layout.tuple_size) {
+                        let n = NodeRef::new(&layout, b);
+                        nodes.insert(ItemPointer::new(block, off).to_u64(), (n.neighbours().map(|p| p.to_u64()).collect(), n.is_deleted()));
+                    }
+                }
+            }
+            pg_sys::UnlockReleaseBuffer(buf);
+            pgrx::check_for_interrupts!();
+        }
+        let Some(mut entry) = index::read_meta(index).entry().map(|e| e.to_u64()) else { return repaired };
+        if nodes.get(&entry).is_none_or(|n| n.1) {
+            // Entry deleted: any live node will do; the search routes through tombstones.
+            let Some((&live, _)) = nodes.iter().filter(|(_, n)| !n.1).min_by_key(|(id, _)| **id) else { return repaired };
+            index::write_meta(index, |m| m.set_entry(Some(ItemPointer::from_u64(live))));
+            entry = live;
+        }
+        let mut seen = HashSet::new();
+        let mut stack = vec![entry];
+        seen.insert(entry);
+        let walk = |stack: &mut Vec<u64>, seen: &mut HashSet<u64>| {
+            while let Some(id) = stack.pop() {
+                for nb in nodes.get(&id).map(|n| n.0.as_slice()).unwrap_or(&[]) {
+                    if nodes.contains_key(nb) && seen.insert(*nb) {
+                        stack.push(*nb);
+                    }
+                }
+            }
+        };
+        walk(&mut stack, &mut seen);
+        let mut orphans: Vec<u64> = nodes.iter().filter(|(id, n)| !n.1 && !seen.contains(id)).map(|(id, _)| *id).collect();
+        if orphans.is_empty() {
+            return repaired;
+        }
+        orphans.sort_unstable();
+        let mut store = PgStore::new(index, st.clone(), None);
+        for u in orphans {
+            if seen.contains(&u) {
+                continue;
+            }
+            let Some((v, code)) = store.node_vector_and_code(u) else { continue };
+            let mut search = SearchState::new(st.quantizer.prepare(st.metric, &v), entry);
+            search.run(&mut store, st.ef_construction);
+            let best = search.next_batch(&mut store, st.ef_construction).into_iter().find(|(id, _)| *id != u && seen.contains(id));
+            if let Some((from, _)) = best {
+                super::insert::force_link(&store, ItemPointer::from_u64(from), ItemPointer::from_u64(u), &code, &[]);
+                repaired += 1;
+                seen.insert(u);
+                stack.push(u);
+                walk(&mut stack, &mut seen);
+            }
+            pgrx::check_for_interrupts!();
+        }
+    }
+    repaired
 }

@@ -7,7 +7,7 @@ import sys
 import tempfile
 
 from cluster import PG_BIN, Cluster, check
-from common import DIM, setup_table, unreachable_rows, verify
+from common import DIM, check_index, setup_table
 
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 
@@ -36,9 +36,7 @@ def main():
     check("deadlock" not in c.log_text(), "no deadlock in the server log")
     check("ERROR" not in c.log_text(), "no ERROR in the server log")
     with c.connect() as conn:
-        bad, n = unreachable_rows(conn)
-        check(not bad, f"every one of {n} rows reachable through the index (misses: {bad[:5]})")
-        check(not verify(conn), "vsag_verify clean")
+        check_index(conn, "after the run", check)
     print(f"concurrency: {done} transactions by 8 clients in {SECONDS}s")
     c.stop()
 

@@ -190,7 +190,7 @@ impl MetaPage {
     pub const SIZE: usize = std::mem::size_of::<MetaPage>();
 
     /// Fills the format fields; the caller sets `ef_construction`, `alpha`, the parameter
-    /// page location, entry point and counts.
+    /// page location, entry point, counts and `error_bound` (default: infinite).
     pub fn new(metric: Metric, quantizer: QuantizerKind, layout: &NodeLayout) -> MetaPage {
         MetaPage {
             magic: META_MAGIC,
@@ -207,6 +207,8 @@ impl MetaPage {
             inline_cap: layout.inline_cap as u16,
             tuple_size: layout.tuple_size as u32,
             entry_block: u32::MAX,
+            // Filter off until the build measures a bound (0 would skip nearly everything).
+            error_bound: f32::INFINITY,
             ..Zeroable::zeroed()
         }
     }

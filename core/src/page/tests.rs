@@ -121,6 +121,8 @@ fn views_are_zero_copy_when_aligned_and_correct_when_not() {
 fn metapage_round_trip() {
     let l = NodeLayout::new(384, 32, 0.5, true, sq8(384)).unwrap();
     let mut mp = MetaPage::new(Metric::Cosine, QuantizerKind::Sq8, &l);
+    assert_eq!(mp.error_bound, f32::INFINITY, "filter off unless measured");
+    assert_eq!(mp.version, 2);
     mp.alpha = 1.2;
     mp.ef_construction = 128;
     mp.set_entry(Some(ItemPointer::new(9, 3)));

@@ -12,14 +12,14 @@
 //!
 //! The query side `q' = R(q − c)` is quantised to [`QUERY_BITS`] bits per dimension and kept as
 //! bit planes, so `⟨s, q'⟩` costs a few ANDs and popcounts per 64 dimensions
-//! (see [`popcount`](super::popcount)).
+//! (see [`super::popcount`]).
 //!
 //! Code layout: `8·⌈D/64⌉` bytes of sign bits (dimension `i` is bit `i % 64` of little-endian
 //! word `i / 64`; padding bits are 0), then `f`, `rc`, `r2` as f32 LE.
 
 use super::popcount::{self, BitPlaneFn, QUERY_BITS};
 use super::rotate::{Rotation, DEFAULT_ROUNDS, MAX_ROUNDS};
-use super::sq4::trimmed_range;
+use super::sq4::{lanes8, trimmed_range};
 use super::{sanitize, PreparedQuery, QuantError, Scoring};
 use crate::distance::{self, Metric};
 
@@ -222,11 +222,8 @@ impl Bit {
 fn quantize_query(q: &[f32]) -> (Vec<u64>, f32, f32, f32) {
     let levels = ((1u32 << QUERY_BITS) - 1) as f32;
     let w = words(q.len());
-    let (lo, hi) = q
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| {
-            (l.min(x), h.max(x))
-        });
+    let lo = lanes8(q, f32::INFINITY, f32::min, f32::min);
+    let hi = lanes8(q, f32::NEG_INFINITY, f32::max, f32::max);
     let delta = hi / levels - lo / levels;
     let inv = if delta > 0.0 && (1.0 / delta).is_finite() {
         1.0 / delta

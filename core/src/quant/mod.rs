@@ -6,7 +6,12 @@
 //! * InnerProduct — `-⟨a, b⟩`;
 //! * Cosine — `1 - ⟨a, b⟩`, valid because the index **normalises every vector (and the query)
 //!   to unit length before training, encoding, storing or building**. Use [`normalize`].
-//! * L1 — Σ|a - b| (supported by SQ8 with a scalar estimate; no fused kernel).
+//! * L1 — Σ|a - b| (SQ8 and SQ4 have a scalar estimate, no fused kernel; Bit only decodes,
+//!   see [`QuantizerKind::supports_metric`]).
+//!
+//! Quantizers: [`Sq8`] (1 byte/dim), [`Sq4`] (4 bits/dim, truncated range, integer kernel),
+//! [`Bit`] (1 bit/dim, RaBitQ-style). [`Quantizer::estimate_error_bound`] measures how far
+//! estimates stray from exact distances, for selective re-ranking.
 //!
 //! [`index_distance`] is the exact form; [`PreparedQuery::estimate`] approximates it from a code.
 //! Callers converting to SQL operator values must take `sqrt` for L2 and, for cosine, the
