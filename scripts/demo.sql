@@ -25,9 +25,23 @@ FROM generate_series(1, 10000) i, generate_series(1, 64) d
 GROUP BY i;
 SELECT count(*) AS rows, vector_dims(min(embedding)) AS dims FROM docs;
 
-\echo 'Top 5 by cosine distance to document 1:'
+\echo 'Building a vsag index (cosine) on docs:'
+\timing on
+CREATE INDEX docs_embedding_idx ON docs USING vsag (embedding vector_cosine_ops);
+\timing off
+SELECT pg_size_pretty(pg_relation_size('docs_embedding_idx')) AS index_size;
+
+\echo 'Top 5 by cosine distance to document 1, through the index:'
+EXPLAIN (COSTS OFF) SELECT id FROM docs ORDER BY embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
 SELECT id, round((embedding <=> (SELECT embedding FROM docs WHERE id = 1))::numeric, 4) AS cosine_distance
 FROM docs ORDER BY embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
+SELECT expanded, exact_distances, page_reads, rows FROM vsag_last_scan_stats();
+
+\echo 'The same query without the index (exact):'
+SET enable_indexscan = off;
+SELECT id, round((embedding <=> (SELECT embedding FROM docs WHERE id = 1))::numeric, 4) AS cosine_distance
+FROM docs ORDER BY embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
+RESET enable_indexscan;
 
 \echo 'Average of all embeddings (first 4 dims) and its norm:'
 SELECT (avg(embedding)::real[])[1:4] AS avg_head, round(vector_norm(avg(embedding))::numeric, 4) AS avg_norm FROM docs;

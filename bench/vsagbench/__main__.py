@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from . import data, measure, report
+from . import data, measure, report, scale
 from . import server as srv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,11 +35,14 @@ def dataset(spec, metric, limit, nq):
 
 
 def systems(args):
-    out = [measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", {})]
-    for r in args.vsag_redundancy:
-        out.append(measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", {"redundancy": r}))
-    out += [measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search", {"m": 16, "ef_construction": 64}),
-            measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search", {"m": 32, "ef_construction": 128})]
+    out = []
+    for spec in args.vsag:
+        opts = dict(kv.split("=") for kv in spec.split(",") if kv) if spec != "default" else {}
+        out.append(measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", opts))
+    for spec in ([] if args.no_pgvector else args.pgvector):
+        m, efc = spec.split("/")
+        out.append(measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search",
+                                  {"m": int(m), "ef_construction": int(efc)}))
     return out
 
 
@@ -52,12 +55,22 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--ef", default="10,20,40,80,120,200")
     ap.add_argument("--seconds", type=int, default=10, help="pgbench duration per point")
-    ap.add_argument("--vsag-redundancy", type=float, nargs="*", default=[])
+    ap.add_argument("--vsag", nargs="*", default=["default"],
+                    help="vsag configurations, each 'default' or comma-separated index options, "
+                         "e.g. quantizer=sq4,storage=codes")
+    ap.add_argument("--pgvector", nargs="*", default=["16/64", "32/128"], help="pgvector HNSW m/ef_construction pairs")
+    ap.add_argument("--no-pgvector", action="store_true")
+    ap.add_argument("--rerank-queries", type=int, default=200,
+                    help="queries used to count exact distances with the re-rank filter on/off")
     ap.add_argument("--out", default=None)
     ap.add_argument("--port", type=int, default=5497)
     ap.add_argument("--root", default="/tmp/vsag-bench")
     ap.add_argument("--smoke", action="store_true", help="tiny run for CI: 5,000 vectors, 100 queries, 1 s points")
+    ap.add_argument("--scale", help="comma-separated sizes for a scaling run on synthetic data (e.g. 100000,1000000)")
+    ap.add_argument("--dim", type=int, default=128, help="dimension of the scaling run's synthetic data")
     args = ap.parse_args()
+    if args.scale:
+        return scaling(args)
     if args.smoke:
         args.limit, args.queries, args.seconds, args.ef = args.limit or 5000, 100, 1, "10,40"
     efs = [int(x) for x in args.ef.split(",")]
@@ -77,6 +90,24 @@ def main():
     text = report.write(res, out)
     print(text.split("## Build time")[0])
     print(f"report: {os.path.join(out, 'report.md')}")
+
+
+def scaling(args):
+    server = srv.Server(args.root, args.port)
+    server.start({"shared_buffers": "4GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": 1,
+                  "jit": "off", "fsync": "off", "synchronous_commit": "off", "max_wal_size": "8GB"})
+    try:
+        with measure.connect(server, "postgres") as c:
+            for db, ext in (("vsag_bench", "vsag"), ("pgvector_bench", "vector")):
+                c.execute(f"DROP DATABASE IF EXISTS {db}")
+                c.execute(f"CREATE DATABASE {db}")
+                with measure.connect(server, db) as d:
+                    d.execute(f"CREATE EXTENSION {ext}")
+        out = args.out or os.path.join(REPO, "bench", "results", f"scaling-{args.dim}d")
+        scale.run(server, [int(x) for x in args.scale.split(",")], args.dim, 40, args.seconds, out)
+        print(f"scaling report: {out}/scaling.png")
+    finally:
+        server.stop()
 
 
 def run(server, ds, efs, nq, args):
@@ -107,7 +138,13 @@ def run(server, ds, efs, nq, args):
                 point = {"ef": ef, **measure.recall(conn, system, ds, ef, nq)}
                 for clients in (1, 2):
                     point[f"c{clients}"] = measure.throughput(server, system, ds.metric, ef, nq, clients, args.seconds)
-                print(f"  ef={ef}: recall@10={point['recall@10']:.3f} qps(2c)={point['c2']['qps']:.0f}", flush=True)
+                extra = ""
+                if system.name == "vsag" and args.rerank_queries:
+                    point["rerank"] = measure.rerank_effect(conn, ds, ef, min(nq, args.rerank_queries))
+                    r = point["rerank"]
+                    extra = (f" exact/q on={r['on']['exact_per_query']:.1f} (r@10 {r['on']['recall@10']:.3f})"
+                             f" off={r['off']['exact_per_query']:.1f} (r@10 {r['off']['recall@10']:.3f})")
+                print(f"  ef={ef}: recall@10={point['recall@10']:.3f} qps(2c)={point['c2']['qps']:.0f}{extra}", flush=True)
                 run["sweep"].append(point)
             res["runs"].append(run)
             conn.execute("DROP INDEX docs_ann")

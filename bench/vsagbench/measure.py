@@ -46,7 +46,9 @@ def build(conn, system, metric, maintenance_work_mem):
     with conn.cursor() as cur:
         cur.execute("DROP INDEX IF EXISTS docs_ann")
         cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
-        with_ = ", ".join(f"{k} = {v}" for k, v in system.options.items())
+        # quote words: `bit` alone would parse as a type name
+        with_ = ", ".join(f"{k} = {v}" if str(v).replace(".", "").isdigit() else f"{k} = '{v}'"
+                          for k, v in system.options.items())
         sql = f"CREATE INDEX docs_ann ON docs USING {system.am} (embedding {opclass})"
         if with_:
             sql += f" WITH ({with_})"
@@ -86,6 +88,28 @@ def recall(conn, system, ds, ef, nq):
             for k in hits:
                 hits[k] += len(set(got[:k]) & set(ds.gt[qi, :k].tolist()))
     return {f"recall@{k}": hits[k] / (nq * min(k, ds.gt.shape[1])) for k in hits}
+
+
+def rerank_effect(conn, ds, ef, nq):
+    """vsag only: recall@10 and exact distances per query (LIMIT 10) with the selective
+    re-rank filter on and off, from vsag_last_scan_stats() after each query."""
+    out = {}
+    with conn.cursor() as cur:
+        cur.execute(f"SET vsag.ef_search = {ef}")
+        sql = query_sql(ds.metric, 10)
+        for mode in ("on", "off"):
+            cur.execute(f"SET vsag.rerank = {mode}")
+            hits = exact = fetched = 0
+            for qi in range(nq):
+                cur.execute(sql, (qi,), prepare=True)
+                got = [r[0] for r in cur.fetchall()]
+                hits += len(set(got) & set(ds.gt[qi, :10].tolist()))
+                e, h = cur.execute("SELECT exact_distances, heap_fetches FROM vsag_last_scan_stats()").fetchone()
+                exact += e
+                fetched += h
+            out[mode] = {"recall@10": hits / (10 * nq), "exact_per_query": exact / nq, "heap_fetches_per_query": fetched / nq}
+        cur.execute("RESET vsag.rerank")
+    return out
 
 
 def throughput(server, system, metric, ef, nq, clients, seconds):

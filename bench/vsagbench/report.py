@@ -32,11 +32,14 @@ def headline(res, clients=2):
     vs = [r for r in runs if r["system"] == "vsag"]
     pg = [r for r in runs if r["system"] == "pgvector"]
     lines = []
+    def best(runs, target):
+        pts = [(q, r["label"]) for r in runs if (q := qps_at(r["sweep"], target, clients))]
+        return max(pts) if pts else (None, "–")
+
     for target in (0.90, 0.95, 0.99):
-        v = max((q for r in vs if (q := qps_at(r["sweep"], target, clients))), default=None)
-        p = max((q for r in pg if (q := qps_at(r["sweep"], target, clients))), default=None)
+        (v, vl), (p, pl) = best(vs, target), best(pg, target)
         ratio = f"{v / p:.2f}x" if v and p else "n/a"
-        lines.append((target, v, p, ratio))
+        lines.append((target, v, p, ratio, vl, pl))
     return lines
 
 
@@ -57,9 +60,18 @@ def write(res, outdir):
            f"- Data: {res['dataset']['n']:,} × {res['dataset']['dim']} ({res['dataset']['metric']}), "
            f"{res['dataset']['queries']} queries; QPS from `pgbench -M prepared` ({res['seconds']} s per point), "
            f"recall against exact ground truth", ""]
-    md += ["## Headline (2 clients)", "", "| recall@10 | vsag QPS | pgvector QPS | vsag / pgvector |", "|---|---|---|---|"]
-    for target, v, p, ratio in headline(res):
-        md.append(f"| {target:.2f} | {fmt(v)} | {fmt(p)} | {ratio} |")
+    md += ["## Headline (2 clients)", "", "| recall@10 | vsag QPS | pgvector QPS | vsag / pgvector | best vsag | best pgvector |",
+           "|---|---|---|---|---|---|"]
+    for target, v, p, ratio, vl, pl in headline(res):
+        md.append(f"| {target:.2f} | {fmt(v)} | {fmt(p)} | {ratio} | {vl} | {pl} |")
+    pg = [r for r in res["runs"] if r["system"] == "pgvector"]
+    if pg:
+        ref = pg[0]
+        md += ["", f"Size and build time relative to {ref['label']}:", "", "| vsag configuration | size ratio | build time ratio |",
+               "|---|---|---|"]
+        for r in res["runs"]:
+            if r["system"] == "vsag":
+                md.append(f"| {r['label']} | {r['size_bytes'] / ref['size_bytes']:.2f}x | {r['build_s'] / ref['build_s']:.2f}x |")
     md += ["", "## Build time and size", "", "| index | build (s) | size (MB) | size / raw data |", "|---|---|---|---|"]
     raw = res["dataset"]["n"] * res["dataset"]["dim"] * 4
     for r in res["runs"]:
@@ -70,6 +82,16 @@ def write(res, outdir):
         for p in r["sweep"]:
             md.append(f"| {r['label']} | {p['ef']} | {p['recall@1']:.3f} | {p['recall@10']:.3f} | {p['recall@100']:.3f} | "
                       f"{fmt(p['c1']['qps'])} | {fmt(p['c2']['qps'])} | {p['c2']['p50_ms']:.2f} | {p['c2']['p99_ms']:.2f} |")
+    rr = [(r, p) for r in res["runs"] for p in r["sweep"] if "rerank" in p]
+    if rr:
+        md += ["", "## Selective re-rank (LIMIT 10, first queries)", "",
+               "| index | ef_search | recall@10 filter on | recall@10 off | exact dist./query on | off | saved |",
+               "|---|---|---|---|---|---|---|"]
+        for r, p in rr:
+            on, off = p["rerank"]["on"], p["rerank"]["off"]
+            saved = 1 - on["exact_per_query"] / off["exact_per_query"] if off["exact_per_query"] else 0
+            md.append(f"| {r['label']} | {p['ef']} | {on['recall@10']:.3f} | {off['recall@10']:.3f} | "
+                      f"{on['exact_per_query']:.1f} | {off['exact_per_query']:.1f} | {saved:.0%} |")
     md += ["", "![recall vs QPS](recall_qps.png)", "", "![build time and size](build_size.png)", ""]
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(md))

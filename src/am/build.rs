@@ -6,7 +6,7 @@
 
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
-use super::options::{VsagOptions, STORAGE_CODES};
+use super::options::{VsagOptions, STORAGE_AUTO, STORAGE_CODES};
 use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
@@ -68,8 +68,13 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
     let dim = dim as usize;
     let kind = QuantizerKind::from_u8(opts.quantizer as u8)
         .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer"));
-    let store_vector = opts.storage != STORAGE_CODES;
-    if !store_vector && (*(*index).rd_index).indkey.values.as_slice(1)[0] == 0 {
+    let expression = (*(*index).rd_index).indkey.values.as_slice(1)[0] == 0;
+    let store_vector = match opts.storage {
+        STORAGE_CODES => false,
+        STORAGE_AUTO => expression,
+        _ => true,
+    };
+    if !store_vector && expression {
         // Re-ranking reads the vector back from the table column; an expression has none.
         error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -108,6 +113,7 @@ pub unsafe fn index_value(cfg_dim: usize, metric: Metric, value: pg_sys::Datum, 
 }
 
 struct BuildState {
+    heap: Relation,
     index: Relation,
     cfg: BuildConfig,
     vectors: Vec<f32>,
@@ -136,7 +142,7 @@ unsafe extern "C-unwind" fn build_callback(
     bs.indexed += 1.0;
     if bs.spilled {
         let st = index::state(bs.index);
-        insert_vector(bs.index, &st, tid, &v);
+        insert_vector(bs.index, &st, tid, &v, Some(bs.heap));
         return;
     }
     bs.vectors.extend_from_slice(&v);
@@ -253,6 +259,7 @@ pub unsafe extern "C-unwind" fn ambuild(
 ) -> *mut pg_sys::IndexBuildResult {
     let cfg = build_config(index);
     let mut bs = BuildState {
+        heap,
         index,
         cfg,
         vectors: Vec::new(),

@@ -18,7 +18,8 @@ use pgrx::pg_sys::{self, Relation};
 use std::collections::HashMap;
 use std::rc::Rc;
 use vsag_core::graph::{robust_prune, SearchState};
-use vsag_core::page::{ItemPointer, NodeMut};
+use super::heap::HeapFetch;
+use vsag_core::page::{ItemPointer, NodeMut, NodeRef};
 use vsag_core::quant::index_distance;
 
 #[pg_guard]
@@ -27,7 +28,7 @@ pub unsafe extern "C-unwind" fn aminsert(
     values: *mut pg_sys::Datum,
     isnull: *mut bool,
     heap_tid: pg_sys::ItemPointer,
-    _heap: Relation,
+    heap: Relation,
     _check_unique: pg_sys::IndexUniqueCheck::Type,
     _index_unchanged: bool,
     _index_info: *mut pg_sys::IndexInfo,
@@ -38,7 +39,7 @@ pub unsafe extern "C-unwind" fn aminsert(
         pgrx::itemptr::item_pointer_get_block_number(heap_tid),
         pgrx::itemptr::item_pointer_get_offset_number(heap_tid),
     );
-    insert_vector(index, &st, tid, &v);
+    insert_vector(index, &st, tid, &v, Some(heap));
     false
 }
 
@@ -49,13 +50,30 @@ fn read_node_data(store: &mut PgStore, id: u64) -> Option<NodeData> {
     store.node_vector_and_code(id)
 }
 
-/// Adds `tid` to node `id` if the node stores exactly this vector and has room.
-unsafe fn join_identical(store: &PgStore, id: u64, v: &[f32], tid: ItemPointer) -> bool {
+/// Adds `tid` to node `id` if the node holds exactly this vector and has room. Codes-only
+/// nodes are checked against one of their table rows (any version: rows of a node share it).
+unsafe fn join_identical(store: &PgStore, id: u64, v: &[f32], tid: ItemPointer, heap: Option<Relation>) -> bool {
     let layout = store.st.layout;
+    let same = |x: &[f32]| x.len() == v.len() && x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits());
+    let mut confirmed_from_heap = false;
+    if !layout.store_vector {
+        let Some(heap) = heap else { return false };
+        let Some(first) = pages::with_item(store.index, ItemPointer::from_u64(id), |b| {
+            NodeRef::new(&layout, b).heap_tids().next()
+        })
+        .flatten() else {
+            return false;
+        };
+        let mut fetch = HeapFetch::new(heap, store.index, std::ptr::addr_of_mut!(pg_sys::SnapshotAnyData), store.st.metric);
+        confirmed_from_heap = fetch.vector([first]).is_some_and(|x| same(&x));
+        if !confirmed_from_heap {
+            return false;
+        }
+    }
     pages::modify_item(store.index, ItemPointer::from_u64(id), |b| {
         let mut node = NodeMut::new(&layout, b);
-        let same = node.as_ref().vector().is_some_and(|x| x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()));
-        same && node.add_heap_tid(tid)
+        let ok = confirmed_from_heap || node.as_ref().vector().is_some_and(|x| same(&x));
+        ok && node.add_heap_tid(tid)
     })
 }
 
@@ -82,16 +100,21 @@ unsafe fn choose_neighbours(
         }
         None => false,
     });
-    // Exact copies (full storage: `data` holds the stored vectors bit for bit).
+    // Exact-copy candidates: full storage compares the stored vectors bit for bit; codes
+    // storage pre-selects equal codes and `join_identical` confirms from the table.
     identical.clear();
     if st.layout.store_vector {
         let same = |x: &[f32]| x.len() == v.len() && x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits());
         identical.extend(cands.iter().filter(|c| same(&data[&c.0].0)).map(|c| c.0));
+    } else {
+        let code = st.quantizer.encode_vec(v);
+        identical.extend(cands.iter().filter(|c| data[&c.0].1 == code).map(|c| c.0));
     }
     robust_prune(&mut cands, st.alpha, st.layout.m, |a, b| index_distance(st.metric, &data[&a].0, &data[&b].0))
 }
 
-pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPointer, v: &[f32]) {
+/// `heap` (when known) lets a codes-only index confirm an exact duplicate from the table.
+pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPointer, v: &[f32], heap: Option<Relation>) {
     let layout = st.layout;
     let meta = read_meta(index);
     let code = st.quantizer.encode_vec(v);
@@ -103,7 +126,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
         None => Vec::new(),
     };
     // An exact duplicate of an existing node joins it (full storage: vectors comparable).
-    if layout.store_vector && identical.iter().any(|&id| join_identical(&store, id, v, tid)) {
+    if identical.iter().any(|&id| join_identical(&store, id, v, tid, heap)) {
         return;
     }
     let mut tuple = vec![0u8; layout.tuple_size];

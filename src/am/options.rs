@@ -9,9 +9,11 @@ use std::ffi::CStr;
 pub const M_DEFAULT: i32 = 32;
 pub const EF_CONSTRUCTION_DEFAULT: i32 = 128;
 pub const ALPHA_DEFAULT: f64 = 1.2;
-/// Fraction of neighbour slots whose codes are stored inline (PRS). Chosen by measurement,
-/// see BENCHMARKS.md.
-pub const REDUNDANCY_DEFAULT: f64 = 0.5;
+/// Fraction of neighbour slots whose codes are stored inline (PRS). Chosen by measurement
+/// (BENCHMARKS.md): with the default sq4 codes-only storage, 0 gives the smallest index (a
+/// quarter of pgvector's HNSW) and more QPS than partial redundancy; full redundancy pays
+/// with 1-bit codes (quantizer = 'bit', redundancy = 1: fastest, 1.3x pgvector's size).
+pub const REDUNDANCY_DEFAULT: f64 = 0.0;
 
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
@@ -23,7 +25,9 @@ pub static RERANK_ERROR_SCALE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub const QUANTIZER_SQ8: i32 = 1;
 pub const QUANTIZER_SQ4: i32 = 2;
 pub const QUANTIZER_BIT: i32 = 3;
-/// `storage` option values.
+/// `storage` option values; auto = codes for a plain column, full for an expression (whose
+/// value cannot be re-read from the table row).
+pub const STORAGE_AUTO: i32 = 0;
 pub const STORAGE_FULL: i32 = 1;
 pub const STORAGE_CODES: i32 = 2;
 
@@ -38,9 +42,9 @@ static QUANTIZER_VALUES: EnumTable = EnumTable([
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
 static STORAGE_VALUES: EnumTable = EnumTable([
+    pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: STORAGE_AUTO },
     pg_sys::relopt_enum_elt_def { string_val: c"full".as_ptr(), symbol_val: STORAGE_FULL },
     pg_sys::relopt_enum_elt_def { string_val: c"codes".as_ptr(), symbol_val: STORAGE_CODES },
-    pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
 
@@ -67,8 +71,8 @@ impl Default for VsagOptions {
             ef_construction: EF_CONSTRUCTION_DEFAULT,
             alpha: ALPHA_DEFAULT,
             redundancy: REDUNDANCY_DEFAULT,
-            quantizer: QUANTIZER_SQ8,
-            storage: STORAGE_FULL,
+            quantizer: QUANTIZER_SQ4,
+            storage: STORAGE_AUTO,
         }
     }
 }
@@ -129,17 +133,17 @@ pub unsafe fn init() {
         c"quantizer".as_ptr(),
         c"Codes used to navigate the graph (inline in node tuples)".as_ptr(),
         QUANTIZER_VALUES.0.as_ptr() as *mut _,
-        QUANTIZER_SQ8,
+        QUANTIZER_SQ4,
         c"Valid values are \"sq8\", \"sq4\" and \"bit\".".as_ptr(),
         lock,
     );
     pg_sys::add_enum_reloption(
         RELOPT_KIND,
         c"storage".as_ptr(),
-        c"full: keep full vectors in the index for re-ranking; codes: only codes, re-rank from the table".as_ptr(),
+        c"full: keep float vectors in the index; codes: only codes, re-rank from the table row; auto: codes unless the key is an expression".as_ptr(),
         STORAGE_VALUES.0.as_ptr() as *mut _,
-        STORAGE_FULL,
-        c"Valid values are \"full\" and \"codes\".".as_ptr(),
+        STORAGE_AUTO,
+        c"Valid values are \"auto\", \"full\" and \"codes\".".as_ptr(),
         lock,
     );
 

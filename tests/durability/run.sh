@@ -7,7 +7,7 @@ source "$HERE/../../scripts/lib.sh"
 ensure_pyenv
 cd "$HERE"
 passed=0; failed=0
-for t in ${VSAG_DURABILITY_TESTS:-crash replica concurrency churn}; do
+for t in ${VSAG_DURABILITY_TESTS:-crash replica concurrency dump churn}; do
     log "durability: $t"
     if "$PYENV/bin/python" "$t.py"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $t"; fi
 done

@@ -145,7 +145,9 @@ CREATE INDEX ON vt USING vsag (v);
 CREATE TABLE vnodim (v vector);
 CREATE INDEX ON vnodim USING vsag (v vector_l2_ops);
 CREATE TABLE vbig (v vector(3000));
-CREATE INDEX ON vbig USING vsag (v vector_l2_ops);
+CREATE INDEX ON vbig USING vsag (v vector_l2_ops) WITH (storage = full);
+-- codes-only storage (the default) fits high dimensions
+CREATE INDEX vbig_codes ON vbig USING vsag (v vector_l2_ops);
 SET vsag.ef_search = 0;
 SET vsag.ef_search = 10001;
 SET vsag.max_scan_tuples = 0;
