@@ -87,9 +87,9 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     if (*info).analyze_only {
         return stats;
     }
-    let relinked = repair((*info).index);
-    if relinked > 0 {
-        pgrx::debug1!("vsag: relinked {relinked} unreachable nodes");
+    let (repruned, relinked) = repair((*info).index);
+    if repruned + relinked > 0 {
+        pgrx::debug1!("vsag: re-pruned {repruned} nodes around deleted ones, relinked {relinked} unreachable nodes");
     }
     if !stats.is_null() {
         return stats;
@@ -120,21 +120,32 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     stats
 }
 
-/// Graph repair after VACUUM: a live node no other node reaches (its in-edges pruned away by
-/// later inserts, or its only route through a removed neighbour's edits) is linked from the
-/// nearest reachable node found by a search, and a deleted entry point is moved to a live
-/// node. Returns the number of nodes relinked.
-unsafe fn repair(index: pg_sys::Relation) -> u64 {
+/// Graph repair after VACUUM, in two steps.
+/// 1. Consolidation (FreshDiskANN-style): every live node with deleted neighbours gets its
+///    list re-pruned over its live neighbours plus the deleted ones' live neighbours, so
+///    searches stop wasting beam slots on tombstones and recall does not decay under churn.
+///    Distances come from the nodes' codes (all loaded in one pass over the pages).
+/// 2. Reachability: a live node no other node reaches (in-edges pruned away by later
+///    inserts) is linked from the nearest reachable node found by a search; a deleted entry
+///    point moves to a live node.
+/// Returns (nodes re-pruned, nodes relinked).
+unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
     use super::store::PgStore;
     use std::collections::{HashMap, HashSet};
-    use vsag_core::graph::SearchState;
+    use vsag_core::graph::{robust_prune, SearchState};
     use vsag_core::page::ItemPointer;
+    use vsag_core::quant::index_distance;
 
+    struct Node {
+        nbrs: Vec<u64>,
+        deleted: bool,
+        version: u16,
+        code: Vec<u8>,
+    }
     let st = index::state(index);
     let layout = st.layout;
-    let mut repaired = 0;
-    for _pass in 0..3 {
-        let mut nodes: HashMap<u64, (Vec<u64>, bool)> = HashMap::new();
+    let load = || {
+        let mut nodes: HashMap<u64, Node> = HashMap::new();
         for block in 0..pages::nblocks(index) {
             let buf = pages::read_buffer(index, block);
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
@@ -143,17 +154,94 @@ unsafe fn repair(index: pg_sys::Relation) -> u64 {
                 for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
                     if let Some(b) = pages::item(page, off).filter(|b| b.len() >= layout.tuple_size) {
                         let n = NodeRef::new(&layout, b);
-                        nodes.insert(ItemPointer::new(block, off).to_u64(), (n.neighbours().map(|p| p.to_u64()).collect(), n.is_deleted()));
+                        let code = match (n.own_code(), n.vector()) {
+                            (Some(c), _) => c.to_vec(),
+                            (None, Some(v)) => st.quantizer.encode_vec(&v),
+                            (None, None) => continue,
+                        };
+                        nodes.insert(
+                            ItemPointer::new(block, off).to_u64(),
+                            Node { nbrs: n.neighbours().map(|p| p.to_u64()).collect(), deleted: n.is_deleted(), version: n.header().version, code },
+                        );
                     }
                 }
             }
             pg_sys::UnlockReleaseBuffer(buf);
             pgrx::check_for_interrupts!();
         }
-        let Some(mut entry) = index::read_meta(index).entry().map(|e| e.to_u64()) else { return repaired };
-        if nodes.get(&entry).is_none_or(|n| n.1) {
-            // Entry deleted: any live node will do; the search routes through tombstones.
-            let Some((&live, _)) = nodes.iter().filter(|(_, n)| !n.1).min_by_key(|(id, _)| **id) else { return repaired };
+        nodes
+    };
+
+    // Step 1: consolidation.
+    let mut nodes = load();
+    let decode = |code: &[u8]| {
+        let mut v = vec![0f32; layout.dim];
+        st.quantizer.decode(code, &mut v);
+        v
+    };
+    let affected: Vec<u64> = {
+        let mut a: Vec<u64> = nodes
+            .iter()
+            .filter(|(_, n)| !n.deleted && n.nbrs.iter().any(|x| nodes.get(x).is_some_and(|m| m.deleted)))
+            .map(|(id, _)| *id)
+            .collect();
+        a.sort_unstable();
+        a
+    };
+    let mut repruned = 0u64;
+    for id in affected {
+        let node = &nodes[&id];
+        let mut cands: Vec<u64> = Vec::new();
+        let mut seen = HashSet::new();
+        seen.insert(id);
+        for x in &node.nbrs {
+            let Some(n) = nodes.get(x) else { continue };
+            if n.deleted {
+                for y in &n.nbrs {
+                    if nodes.get(y).is_some_and(|m| !m.deleted) && seen.insert(*y) {
+                        cands.push(*y);
+                    }
+                }
+            } else if seen.insert(*x) {
+                cands.push(*x);
+            }
+        }
+        let vecs: HashMap<u64, Vec<f32>> = cands.iter().map(|c| (*c, decode(&nodes[c].code))).collect();
+        let me = decode(&node.code);
+        let mut scored: Vec<(u64, f32)> = cands.iter().map(|c| (*c, index_distance(st.metric, &me, &vecs[c]))).collect();
+        let chosen = robust_prune(&mut scored, st.alpha, layout.m, |a, b| index_distance(st.metric, &vecs[&a], &vecs[&b]));
+        let version = node.version;
+        let list: Vec<(ItemPointer, Option<&[u8]>)> =
+            chosen.iter().map(|(c, _)| (ItemPointer::from_u64(*c), Some(nodes[c].code.as_slice()))).collect();
+        let written = pages::modify_item(index, ItemPointer::from_u64(id), |b| {
+            let mut n = NodeMut::new(&layout, b);
+            // a concurrent insert changed this list meanwhile: leave it, next VACUUM retries
+            if n.header().version != version {
+                return false;
+            }
+            n.set_neighbours(&list);
+            true
+        });
+        if written {
+            repruned += 1;
+            let new_nbrs = chosen.iter().map(|(c, _)| *c).collect();
+            nodes.get_mut(&id).expect("affected node").nbrs = new_nbrs;
+        }
+        pgrx::check_for_interrupts!();
+    }
+
+    // Step 2: reachability.
+    let mut relinked = 0;
+    for pass in 0..3 {
+        if pass > 0 {
+            nodes = load();
+        }
+        let Some(mut entry) = index::read_meta(index).entry().map(|e| e.to_u64()) else { return (repruned, relinked) };
+        if nodes.get(&entry).is_none_or(|n| n.deleted) {
+            // Entry deleted: any live node will do.
+            let Some((&live, _)) = nodes.iter().filter(|(_, n)| !n.deleted).min_by_key(|(id, _)| **id) else {
+                return (repruned, relinked);
+            };
             index::write_meta(index, |m| m.set_entry(Some(ItemPointer::from_u64(live))));
             entry = live;
         }
@@ -162,7 +250,7 @@ unsafe fn repair(index: pg_sys::Relation) -> u64 {
         seen.insert(entry);
         let walk = |stack: &mut Vec<u64>, seen: &mut HashSet<u64>| {
             while let Some(id) = stack.pop() {
-                for nb in nodes.get(&id).map(|n| n.0.as_slice()).unwrap_or(&[]) {
+                for nb in nodes.get(&id).map(|n| n.nbrs.as_slice()).unwrap_or(&[]) {
                     if nodes.contains_key(nb) && seen.insert(*nb) {
                         stack.push(*nb);
                     }
@@ -170,9 +258,9 @@ unsafe fn repair(index: pg_sys::Relation) -> u64 {
             }
         };
         walk(&mut stack, &mut seen);
-        let mut orphans: Vec<u64> = nodes.iter().filter(|(id, n)| !n.1 && !seen.contains(id)).map(|(id, _)| *id).collect();
+        let mut orphans: Vec<u64> = nodes.iter().filter(|(id, n)| !n.deleted && !seen.contains(id)).map(|(id, _)| *id).collect();
         if orphans.is_empty() {
-            return repaired;
+            return (repruned, relinked);
         }
         orphans.sort_unstable();
         let mut store = PgStore::new(index, st.clone(), None);
@@ -186,7 +274,7 @@ unsafe fn repair(index: pg_sys::Relation) -> u64 {
             let best = search.next_batch(&mut store, st.ef_construction).into_iter().find(|(id, _)| *id != u && seen.contains(id));
             if let Some((from, _)) = best {
                 super::insert::force_link(&store, ItemPointer::from_u64(from), ItemPointer::from_u64(u), &code, &[]);
-                repaired += 1;
+                relinked += 1;
                 seen.insert(u);
                 stack.push(u);
                 walk(&mut stack, &mut seen);
@@ -194,5 +282,5 @@ unsafe fn repair(index: pg_sys::Relation) -> u64 {
             pgrx::check_for_interrupts!();
         }
     }
-    repaired
+    (repruned, relinked)
 }
