@@ -97,12 +97,7 @@ def scaling(args):
     server.start({"shared_buffers": "4GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": 1,
                   "jit": "off", "fsync": "off", "synchronous_commit": "off", "max_wal_size": "8GB"})
     try:
-        with measure.connect(server, "postgres") as c:
-            for db, ext in (("vsag_bench", "vsag"), ("pgvector_bench", "vector")):
-                c.execute(f"DROP DATABASE IF EXISTS {db}")
-                c.execute(f"CREATE DATABASE {db}")
-                with measure.connect(server, db) as d:
-                    d.execute(f"CREATE EXTENSION {ext}")
+        create_dbs(server)
         out = args.out or os.path.join(REPO, "bench", "results", f"scaling-{args.dim}d")
         scale.run(server, [int(x) for x in args.scale.split(",")], args.dim, 40, args.seconds, out)
         print(f"scaling report: {out}/scaling.png")
@@ -110,18 +105,25 @@ def scaling(args):
         server.stop()
 
 
-def run(server, ds, efs, nq, args):
+def create_dbs(server):
+    """One database per extension: both define a type named `vector`."""
     with measure.connect(server, "postgres") as c:
         for db, ext in (("vsag_bench", "vsag"), ("pgvector_bench", "vector")):
             c.execute(f"DROP DATABASE IF EXISTS {db}")
             c.execute(f"CREATE DATABASE {db}")
             with measure.connect(server, db) as d:
                 d.execute(f"CREATE EXTENSION {ext}")
-                t0 = time.perf_counter()
-                measure.load(d, ds, data)
-                print(f"loaded {db} in {time.perf_counter() - t0:.1f}s", flush=True)
-        with measure.connect(server, "pgvector_bench") as d:
-            pgv = d.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+
+
+def run(server, ds, efs, nq, args):
+    create_dbs(server)
+    for db in ("vsag_bench", "pgvector_bench"):
+        with measure.connect(server, db) as d:
+            t0 = time.perf_counter()
+            measure.load(d, ds, data)
+            print(f"loaded {db} in {time.perf_counter() - t0:.1f}s", flush=True)
+    with measure.connect(server, "pgvector_bench") as d:
+        pgv = d.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
     rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     res = {"dataset": {"name": ds.name, "n": len(ds.base), "dim": ds.dim, "metric": ds.metric, "queries": nq},
            "machine": machine(), "versions": {"postgres": server.version(), "vsag": rev or "unknown", "pgvector": pgv},

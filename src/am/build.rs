@@ -215,12 +215,7 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     }
 
     let mut w = BulkWriter::new(index, pg_sys::ForkNumber::MAIN_FORKNUM);
-    w.new_page(PAGE_META);
-    w.add(PAGE_META, meta.as_bytes());
-    for chunk in param_chunks(&params) {
-        w.new_page(PAGE_PARAM);
-        w.add(PAGE_PARAM, chunk);
-    }
+    write_header_pages(&mut w, &meta, &params);
     let mut tuple = vec![0u8; layout.tuple_size];
     let code = |i: usize| &codes[i * code_size..(i + 1) * code_size];
     for (i, rows) in groups.iter().enumerate() {
@@ -242,6 +237,16 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     }
     w.finish_page();
     index::forget(index);
+}
+
+/// Block 0: the metapage; blocks 1..: the quantizer parameters, one item per page.
+unsafe fn write_header_pages(w: &mut BulkWriter, meta: &MetaPage, params: &[u8]) {
+    w.new_page(PAGE_META);
+    w.add(PAGE_META, meta.as_bytes());
+    for chunk in param_chunks(params) {
+        w.new_page(PAGE_PARAM);
+        w.add(PAGE_PARAM, chunk);
+    }
 }
 
 unsafe fn wal_log_all(index: Relation) {
@@ -304,12 +309,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: Relation) {
     meta.param_npages = param_chunks(&params).count() as u32;
     meta.param_len = params.len() as u32;
     let mut w = BulkWriter::new(index, pg_sys::ForkNumber::INIT_FORKNUM);
-    w.new_page(PAGE_META);
-    w.add(PAGE_META, meta.as_bytes());
-    for chunk in param_chunks(&params) {
-        w.new_page(PAGE_PARAM);
-        w.add(PAGE_PARAM, chunk);
-    }
+    write_header_pages(&mut w, &meta, &params);
     w.finish_page();
     // The init fork must survive a crash whatever the table's persistence.
     let n = pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::INIT_FORKNUM);
