@@ -8,7 +8,7 @@ def rand_vec(rng):
     return "[" + ",".join(f"{rng.uniform(-1, 1):.6f}" for _ in range(DIM)) + "]"
 
 
-def setup_table(conn, rows, seed=1, opts="m = 16, ef_construction = 32"):
+def setup_table(conn, rows, seed=1, opts="m = 16, ef_construction = 64"):
     rng = random.Random(seed)
     conn.execute("CREATE EXTENSION IF NOT EXISTS vsag")
     conn.execute(f"CREATE TABLE t (id bigint PRIMARY KEY, v vector({DIM}))")
@@ -21,7 +21,7 @@ def unreachable_rows(conn, limit=None):
     """Rows whose own vector does not find them first through the index (approximate search:
     a few misses on hard data are recall, not loss; reachability is checked exhaustively)."""
     conn.execute("SET enable_seqscan = off")
-    conn.execute("SET vsag.ef_search = 100")
+    conn.execute("SET vsag.ef_search = 200")
     rows = conn.execute("SELECT id, v::text FROM t ORDER BY id" + (f" LIMIT {limit}" if limit else "")).fetchall()
     bad = []
     with conn.cursor() as cur:
@@ -81,7 +81,7 @@ def check_index(conn, label, check):
     after = warnings(conn)
     check(after == 0, f"{label}: after VACUUM no unreachable node (before: {before})")
     bad, n = unreachable_rows(conn)
-    check(len(bad) <= n // 100, f"{label}: {n - len(bad)} of {n} rows found first by an ef_search=100 search "
+    check(len(bad) <= n // 100, f"{label}: {n - len(bad)} of {n} rows found first by an ef_search=200 search "
                                 f"for their own vector (>= 99%; misses {bad[:5]})")
     cnt, distinct = index_walk_count(conn)
     check(cnt == distinct == len(table), f"{label}: an exhaustive search returns all {len(table)} rows once")
