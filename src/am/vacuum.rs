@@ -87,36 +87,17 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     if (*info).analyze_only {
         return stats;
     }
-    let (repruned, relinked) = repair((*info).index);
+    let (repruned, relinked, live_rows) = repair((*info).index);
     if repruned + relinked > 0 {
         pgrx::debug1!("vsag: re-pruned {repruned} nodes around deleted ones, relinked {relinked} unreachable nodes");
     }
     if !stats.is_null() {
         return stats;
     }
-    // No bulk delete ran (nothing to remove): just count.
-    let index = (*info).index;
+    // No bulk delete ran (nothing to remove): report the rows repair's page pass counted.
     let stats = stats_or_new(stats);
-    let st = index::state(index);
-    let nblocks = pages::nblocks(index);
-    let mut live = 0f64;
-    for block in 0..nblocks {
-        let buf = pages::read_buffer(index, block);
-        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
-        let page = pg_sys::BufferGetPage(buf);
-        if pages::page_type(page) == PAGE_NODE {
-            for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
-                if let Some(b) = pages::item(page, off) {
-                    if b.len() >= st.layout.tuple_size && !NodeRef::new(&st.layout, b).is_deleted() {
-                        live += NodeRef::new(&st.layout, b).n_heap_tids() as f64;
-                    }
-                }
-            }
-        }
-        pg_sys::UnlockReleaseBuffer(buf);
-    }
-    (*stats).num_pages = nblocks;
-    (*stats).num_index_tuples = live;
+    (*stats).num_pages = pages::nblocks((*info).index);
+    (*stats).num_index_tuples = live_rows as f64;
     stats
 }
 
@@ -128,8 +109,8 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
 /// 2. Reachability: a live node no other node reaches (in-edges pruned away by later
 ///    inserts) is linked from the nearest reachable node found by a search; a deleted entry
 ///    point moves to a live node.
-/// Returns (nodes re-pruned, nodes relinked).
-unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
+/// Returns (nodes re-pruned, nodes relinked, live heap rows in the index).
+unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
     use super::store::PgStore;
     use std::collections::{HashMap, HashSet};
     use vsag_core::graph::{robust_prune, SearchState};
@@ -140,6 +121,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
         nbrs: Vec<u64>,
         deleted: bool,
         version: u16,
+        rows: u16,
         code: Vec<u8>,
     }
     let st = index::state(index);
@@ -161,7 +143,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
                         };
                         nodes.insert(
                             ItemPointer::new(block, off).to_u64(),
-                            Node { nbrs: n.neighbours().map(|p| p.to_u64()).collect(), deleted: n.is_deleted(), version: n.header().version, code },
+                            Node { nbrs: n.neighbours().map(|p| p.to_u64()).collect(), deleted: n.is_deleted(), version: n.header().version, rows: n.n_heap_tids() as u16, code },
                         );
                     }
                 }
@@ -174,6 +156,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
 
     // Step 1: consolidation.
     let mut nodes = load();
+    let live_rows: u64 = nodes.values().filter(|n| !n.deleted).map(|n| n.rows as u64).sum();
     let decode = |code: &[u8]| {
         let mut v = vec![0f32; layout.dim];
         st.quantizer.decode(code, &mut v);
@@ -236,11 +219,11 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
         if pass > 0 {
             nodes = load();
         }
-        let Some(mut entry) = index::read_meta(index).entry().map(|e| e.to_u64()) else { return (repruned, relinked) };
+        let Some(mut entry) = index::read_meta(index).entry().map(|e| e.to_u64()) else { return (repruned, relinked, live_rows) };
         if nodes.get(&entry).is_none_or(|n| n.deleted) {
             // Entry deleted: any live node will do.
             let Some((&live, _)) = nodes.iter().filter(|(_, n)| !n.deleted).min_by_key(|(id, _)| **id) else {
-                return (repruned, relinked);
+                return (repruned, relinked, live_rows);
             };
             index::write_meta(index, |m| m.set_entry(Some(ItemPointer::from_u64(live))));
             entry = live;
@@ -260,7 +243,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
         walk(&mut stack, &mut seen);
         let mut orphans: Vec<u64> = nodes.iter().filter(|(id, n)| !n.deleted && !seen.contains(id)).map(|(id, _)| *id).collect();
         if orphans.is_empty() {
-            return (repruned, relinked);
+            return (repruned, relinked, live_rows);
         }
         orphans.sort_unstable();
         let mut store = PgStore::new(index, st.clone(), None);
@@ -282,5 +265,5 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64) {
             pgrx::check_for_interrupts!();
         }
     }
-    (repruned, relinked)
+    (repruned, relinked, live_rows)
 }
