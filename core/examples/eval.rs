@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
 //!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
-//!     [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--data /work/shared/data/minilm-100k]
+//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--data /work/shared/data/minilm-100k]
 //!
 //! Each row runs every query twice: re-ranking all `rerank` candidates exactly, then the
 //! selective re-rank (`next_batch_selective`, same candidates, precision filter with the
@@ -145,7 +145,13 @@ fn main() {
         .flatten()
         .copied()
         .collect();
-    let quant = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
+    let kind = match arg(&args, "--quantizer").unwrap_or("sq8") {
+        "sq8" => QuantizerKind::Sq8,
+        "sq4" => QuantizerKind::Sq4,
+        "bit" => QuantizerKind::Bit,
+        q => panic!("unknown quantizer {q}"),
+    };
+    let quant = Quantizer::train(kind, dim, &sample).unwrap();
     // Precision-filter bound: the largest |estimate − exact| over 20 queries × the sample.
     let codes: Vec<Vec<u8>> = sample
         .chunks_exact(dim)
@@ -159,9 +165,28 @@ fn main() {
         }
     }
     println!(
-        "SQ8 error bound (max |estimate - exact|, 20 queries x {}): {bound:.5}",
+        "{kind:?} error bound (max |estimate - exact|, 20 queries x {}): {bound:.5}",
         codes.len()
     );
+    // Two precisions: own codes of a finer quantizer (--fine sq4|sq8), with its own bound.
+    let fine = arg(&args, "--fine").map(|f| {
+        let kind = match f {
+            "sq8" => QuantizerKind::Sq8,
+            "sq4" => QuantizerKind::Sq4,
+            q => panic!("unknown fine quantizer {q}"),
+        };
+        let fq = Quantizer::train(kind, dim, &sample).unwrap();
+        let codes: Vec<Vec<u8>> = sample.chunks_exact(dim).map(|v| fq.encode_vec(v)).collect();
+        let mut fb = 0f32;
+        for q in queries.chunks_exact(dim).take(20) {
+            let pq = fq.prepare(metric, q);
+            for (v, c) in sample.chunks_exact(dim).zip(&codes) {
+                fb = fb.max((pq.estimate(c) - pq.exact(v)).abs());
+            }
+        }
+        println!("fine {kind:?} error bound: {fb:.5}");
+        (fq, fb)
+    });
     if let Some(b) = arg(&args, "--bound") {
         bound = b.parse().unwrap();
         println!("using --bound {bound}");
@@ -172,6 +197,10 @@ fn main() {
     {
         let layout = NodeLayout::new(dim, params.m, r as f32, full, quant.code_size()).unwrap();
         let mut store = MemStore::new(&g, &base, dim, &quant, layout.inline_cap);
+        if let Some((fq, _)) = &fine {
+            store = store.with_fine(fq);
+        }
+        let fine_bound = fine.as_ref().map_or(bound, |f| f.1);
         store.full_vectors = full;
         println!(
             "\nstorage {}, redundancy {r}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
@@ -207,10 +236,14 @@ fn main() {
                 let mut tot = vsag_core::graph::SearchStats::default();
                 let t = Instant::now();
                 for (qi, q) in queries.chunks_exact(dim).enumerate() {
-                    let mut st = SearchState::new(quant.prepare(metric, q), g.entry as u64);
+                    let mut pq = quant.prepare(metric, q);
+                    if let Some((fq, _)) = &fine {
+                        pq = pq.with_fine(fq.prepare(metric, q));
+                    }
+                    let mut st = SearchState::new(pq, g.entry as u64);
                     st.run(&mut store, ef.max(k));
                     let res = if selective {
-                        st.next_batch_selective(&mut store, k, rr as f32 / k as f32, bound)
+                        selective_batch(&mut st, &mut store, k, rr as f32 / k as f32, bound, fine_bound)
                     } else {
                         st.next_batch(&mut store, rr)
                     };
@@ -248,4 +281,18 @@ fn main() {
             );
         }
     }
+}
+
+/// `next_batch_selective` as (id, exact distance) pairs.
+fn selective_batch(
+    st: &mut SearchState,
+    store: &mut dyn vsag_core::graph::SearchStore,
+    k: usize,
+    factor: f32,
+    bound: f32,
+    fine_bound: f32,
+) -> Vec<(u64, f32)> {
+    let mut out = Vec::new();
+    st.next_batch_selective(store, k, factor, bound, fine_bound, &mut out);
+    out.into_iter().map(|h| (h.id, h.dist)).collect()
 }

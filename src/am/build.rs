@@ -6,7 +6,7 @@
 
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
-use super::options::{VsagOptions, STORAGE_AUTO, STORAGE_CODES};
+use super::options::{VsagOptions, BIT_MIN_DIM, FINE_AUTO, FINE_NONE, QUANTIZER_AUTO, STORAGE_AUTO, STORAGE_CODES};
 use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
@@ -47,6 +47,8 @@ pub struct BuildConfig {
     pub dim: usize,
     pub metric: Metric,
     pub kind: QuantizerKind,
+    /// Quantizer of the own codes of a two-precision index.
+    pub fine: Option<QuantizerKind>,
     pub layout: NodeLayout,
     pub params: BuildParams,
 }
@@ -66,8 +68,12 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         );
     }
     let dim = dim as usize;
-    let kind = QuantizerKind::from_u8(opts.quantizer as u8)
-        .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer"));
+    let kind = match opts.quantizer {
+        QUANTIZER_AUTO if dim >= BIT_MIN_DIM => QuantizerKind::Bit,
+        QUANTIZER_AUTO => QuantizerKind::Sq8,
+        q => QuantizerKind::from_u8(q as u8)
+            .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer")),
+    };
     let expression = (*(*index).rd_index).indkey.values.as_slice(1)[0] == 0;
     let store_vector = match opts.storage {
         STORAGE_CODES => false,
@@ -81,7 +87,14 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
             "vsag: storage = codes needs a plain column, not an expression (use storage = full)",
         );
     }
-    let layout = NodeLayout::new(dim, opts.m as usize, opts.redundancy as f32, store_vector, kind.code_size(dim))
+    let fine = match opts.fine_quantizer {
+        FINE_NONE => None,
+        FINE_AUTO => (kind == QuantizerKind::Bit).then_some(QuantizerKind::Sq4),
+        f => QuantizerKind::from_u8(f as u8),
+    }
+    .filter(|_| !store_vector);
+    let own_size = fine.unwrap_or(kind).code_size(dim);
+    let layout = NodeLayout::two_precision(dim, opts.m as usize, opts.redundancy as f32, store_vector, kind.code_size(dim), own_size)
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string()));
     let params = BuildParams {
         m: opts.m as usize,
@@ -90,7 +103,7 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         metric,
         ..BuildParams::default()
     };
-    BuildConfig { dim, metric, kind, layout, params }
+    BuildConfig { dim, metric, kind, fine, layout, params }
 }
 
 /// Checks and converts one indexed value; None means "not indexed" (NULL, or a zero vector
@@ -180,35 +193,35 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     // Train on an even sample: enough for per-dimension ranges, cheap at any size.
     let step = (n / 20_000).max(1);
     let sample: Vec<f32> = (0..n).step_by(step).flat_map(|i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let quantizer = Quantizer::train(cfg.kind, dim, &sample)
-        .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
-    let error_bound = if n >= 2 { quantizer.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };
+    let quants = Quantizers::train(cfg, &sample);
+    let quantizer = &quants.nav;
+    let bound = |q: &Quantizer| if n >= 2 { q.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };
+    let error_bound = bound(quantizer);
+    let fine_error_bound = quants.fine.as_ref().map_or(f32::INFINITY, bound);
     let graph = vsag_core::graph::build(&vectors, dim, &cfg.params, &mut |done, _total| {
         // Called on this (the backend) thread between parallel batches.
         progress(PROGRESS_CREATE_IDX_TUPLES_DONE, done as i64);
         pgrx::check_for_interrupts!();
     });
+    let encode_all = |q: &Quantizer| {
+        let size = q.code_size();
+        let mut codes = vec![0u8; n * size];
+        codes.par_chunks_mut(size).zip(vectors.par_chunks(dim)).for_each(|(c, v)| q.encode(v, c));
+        codes
+    };
     let code_size = quantizer.code_size();
-    let mut codes = vec![0u8; n * code_size];
-    codes
-        .par_chunks_mut(code_size.max(1))
-        .zip(vectors.par_chunks(dim))
-        .for_each(|(c, v)| quantizer.encode(v, c));
+    let codes = encode_all(quantizer);
+    let own_codes = quants.fine.as_ref().map(encode_all);
+    let own_size = layout.own_code_size;
 
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
-    let params = quantizer.to_bytes();
-    let nparam = param_chunks(&params).count() as u32;
+    let (mut meta, params) = quants.meta(cfg);
+    let nparam = meta.param_npages;
     let per_page = layout.tuples_per_page();
     let pos = |i: usize| sequential_tid(1 + nparam, per_page, i);
-
-    let mut meta = MetaPage::new(cfg.metric, cfg.kind, layout);
-    meta.ef_construction = cfg.params.ef_construction as u16;
-    meta.alpha = cfg.params.alpha;
-    meta.param_first_block = 1;
-    meta.param_npages = nparam;
-    meta.param_len = params.len() as u32;
     meta.node_count = n as u64;
     meta.error_bound = error_bound;
+    meta.fine_error_bound = fine_error_bound;
     if n > 0 {
         meta.set_entry(Some(pos(graph.entry as usize)));
         meta.insert_block = pos(n - 1).block;
@@ -218,9 +231,13 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     write_header_pages(&mut w, &meta, &params);
     let mut tuple = vec![0u8; layout.tuple_size];
     let code = |i: usize| &codes[i * code_size..(i + 1) * code_size];
+    let own_code = |i: usize| match &own_codes {
+        Some(c) => &c[i * own_size..(i + 1) * own_size],
+        None => code(i),
+    };
     for (i, rows) in groups.iter().enumerate() {
         let vector = layout.store_vector.then(|| &vectors[i * dim..(i + 1) * dim]);
-        let mut node = NodeMut::init(layout, &mut tuple, tids[rows[0] as usize], vector, code(i));
+        let mut node = NodeMut::init(layout, &mut tuple, tids[rows[0] as usize], vector, own_code(i));
         for &r in &rows[1..] {
             node.add_heap_tid(tids[r as usize]);
         }
@@ -237,6 +254,42 @@ unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>,
     }
     w.finish_page();
     index::forget(index);
+}
+
+/// The trained navigation quantizer and, for a two-precision index, the own codes' one.
+struct Quantizers {
+    nav: Quantizer,
+    fine: Option<Quantizer>,
+}
+
+impl Quantizers {
+    fn train(cfg: &BuildConfig, sample: &[f32]) -> Quantizers {
+        let train = |kind| {
+            Quantizer::train(kind, cfg.dim, sample)
+                .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")))
+        };
+        Quantizers { nav: train(cfg.kind), fine: cfg.fine.map(train) }
+    }
+
+    /// A metapage describing the format and these quantizers (no nodes, no error bounds
+    /// yet), and the parameter bytes to write after it.
+    fn meta(&self, cfg: &BuildConfig) -> (MetaPage, Vec<u8>) {
+        let mut params = self.nav.to_bytes();
+        let mut meta = MetaPage::new(cfg.metric, cfg.kind, &cfg.layout);
+        if let Some(f) = &self.fine {
+            meta.fine_quantizer = f.kind() as u8;
+            meta.nav_param_len = params.len() as u32;
+            params.extend(f.to_bytes());
+        }
+        meta.error_bound = f32::INFINITY;
+        meta.fine_error_bound = f32::INFINITY;
+        meta.ef_construction = cfg.params.ef_construction as u16;
+        meta.alpha = cfg.params.alpha;
+        meta.param_first_block = 1;
+        meta.param_npages = param_chunks(&params).count() as u32;
+        meta.param_len = params.len() as u32;
+        (meta, params)
+    }
 }
 
 /// Block 0: the metapage; blocks 1..: the quantizer parameters, one item per page.
@@ -298,16 +351,7 @@ pub unsafe extern "C-unwind" fn ambuild(
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: Relation) {
     let cfg = build_config(index);
-    let quantizer = Quantizer::train(cfg.kind, cfg.dim, &[])
-        .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
-    let params = quantizer.to_bytes();
-    let mut meta = MetaPage::new(cfg.metric, cfg.kind, &cfg.layout);
-    meta.error_bound = f32::INFINITY;
-    meta.ef_construction = cfg.params.ef_construction as u16;
-    meta.alpha = cfg.params.alpha;
-    meta.param_first_block = 1;
-    meta.param_npages = param_chunks(&params).count() as u32;
-    meta.param_len = params.len() as u32;
+    let (meta, params) = Quantizers::train(&cfg, &[]).meta(&cfg);
     let mut w = BulkWriter::new(index, pg_sys::ForkNumber::INIT_FORKNUM);
     write_header_pages(&mut w, &meta, &params);
     w.finish_page();

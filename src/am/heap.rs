@@ -9,6 +9,7 @@ use crate::vector::VectorArg;
 use pgrx::pg_sys::{self, Relation};
 use vsag_core::distance::Metric;
 use vsag_core::page::ItemPointer;
+use vsag_core::quant::PreparedQuery;
 
 pub struct HeapFetch {
     fetch: *mut pg_sys::IndexFetchTableData,
@@ -34,8 +35,20 @@ impl HeapFetch {
         }
     }
 
+    /// The exact index distance from `q` to the first visible row among `tids`.
+    pub unsafe fn distance(&mut self, tids: impl IntoIterator<Item = ItemPointer>, q: &PreparedQuery) -> Option<f32> {
+        self.with_vector(tids, |v| q.exact_raw(v))
+    }
+
     /// The indexed vector of the first visible row among `tids`, in index space.
     pub unsafe fn vector(&mut self, tids: impl IntoIterator<Item = ItemPointer>) -> Option<Vec<f32>> {
+        let metric = self.metric;
+        self.with_vector(tids, |v| to_index_space(metric, v))
+    }
+
+    /// `f` on the stored vector of the first visible row among `tids`.
+    unsafe fn with_vector<R>(&mut self, tids: impl IntoIterator<Item = ItemPointer>, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+        let mut f = Some(f);
         for tid in tids {
             let mut t: pg_sys::ItemPointerData = std::mem::zeroed();
             pgrx::itemptr::item_pointer_set_all(&mut t, tid.block, tid.offset);
@@ -48,7 +61,7 @@ impl HeapFetch {
             }
             let mut isnull = false;
             let d = pg_sys::slot_getattr(self.slot, self.attno, &mut isnull);
-            let v = (!isnull).then(|| to_index_space(self.metric, VectorArg::from_datum(d).as_slice()));
+            let v = (!isnull).then(|| (f.take().expect("called once"))(VectorArg::from_datum(d).as_slice()));
             pg_sys::ExecClearTuple(self.slot);
             if v.is_some() {
                 return v;

@@ -12,18 +12,57 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use vsag_core::distance::Metric;
 use vsag_core::page::{ItemPointer, MetaPage, NodeLayout};
-use vsag_core::quant::Quantizer;
+use vsag_core::quant::{PreparedQuery, Quantizer};
 
 use crate::fmgr::error;
 
 pub struct IndexState {
     pub layout: NodeLayout,
     pub metric: Metric,
+    /// Navigation codes (inline neighbour codes; own codes too unless `fine` is set).
     pub quantizer: Quantizer,
+    /// Own codes of a two-precision index: each tuple's finer code for its own distance.
+    pub fine: Option<Quantizer>,
     pub alpha: f32,
     pub ef_construction: usize,
     /// Quantization error bound for the selective re-rank (distance units).
     pub error_bound: f32,
+    /// The same for estimates from `fine` own codes.
+    pub fine_error_bound: f32,
+}
+
+impl IndexState {
+    /// The quantizer of the tuples' own codes.
+    pub fn own_quantizer(&self) -> &Quantizer {
+        self.fine.as_ref().unwrap_or(&self.quantizer)
+    }
+    /// A query (already in index space) prepared for both precisions.
+    pub fn prepare(&self, v: &[f32]) -> PreparedQuery {
+        let q = self.quantizer.prepare(self.metric, v);
+        match &self.fine {
+            Some(f) => q.with_fine(f.prepare(self.metric, v)),
+            None => q,
+        }
+    }
+    /// The navigation (inline) code of a node whose own code is `own`.
+    pub fn nav_code(&self, own: &[u8]) -> Vec<u8> {
+        match &self.fine {
+            Some(f) => {
+                let mut v = vec![0f32; self.layout.dim];
+                f.decode(own, &mut v);
+                self.quantizer.encode_vec(&v)
+            }
+            None => own.to_vec(),
+        }
+    }
+}
+
+fn bound(b: f32) -> f32 {
+    if b.is_finite() && b >= 0.0 {
+        b
+    } else {
+        f32::INFINITY
+    }
 }
 
 thread_local! {
@@ -93,14 +132,25 @@ pub unsafe fn state(index: Relation) -> Rc<IndexState> {
         }
     }
     params.truncate(meta.param_len as usize);
-    let quantizer = Quantizer::from_bytes(&params)
-        .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}")));
-    let layout = NodeLayout::new(
+    let (nav, fine) = match meta.fine_quantizer {
+        0 => (&params[..], None),
+        _ => {
+            let (a, b) = params.split_at(meta.nav_param_len as usize);
+            (a, Some(b))
+        }
+    };
+    let corrupt = |e: vsag_core::quant::QuantError| -> Quantizer {
+        error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}"))
+    };
+    let quantizer = Quantizer::from_bytes(nav).unwrap_or_else(corrupt);
+    let fine = fine.map(|b| Quantizer::from_bytes(b).unwrap_or_else(corrupt));
+    let layout = NodeLayout::two_precision(
         meta.dim as usize,
         meta.m as usize,
         meta.inline_cap as f32 / meta.m as f32,
         meta.storage == vsag_core::page::StorageKind::Full as u8,
         quantizer.code_size(),
+        fine.as_ref().unwrap_or(&quantizer).code_size(),
     )
     .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("vsag: {e}")));
     if layout.tuple_size != meta.tuple_size as usize || layout.inline_cap != meta.inline_cap as usize {
@@ -110,9 +160,11 @@ pub unsafe fn state(index: Relation) -> Rc<IndexState> {
         layout,
         metric: meta.metric(),
         quantizer,
+        fine,
         alpha: meta.alpha,
         ef_construction: meta.ef_construction as usize,
-        error_bound: if meta.error_bound.is_finite() && meta.error_bound >= 0.0 { meta.error_bound } else { f32::INFINITY },
+        error_bound: bound(meta.error_bound),
+        fine_error_bound: if meta.fine_quantizer != 0 { bound(meta.fine_error_bound) } else { f32::INFINITY },
     });
     CACHE.with(|c| c.borrow_mut().insert(key, s.clone()));
     s

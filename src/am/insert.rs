@@ -87,7 +87,7 @@ unsafe fn choose_neighbours(
     identical: &mut Vec<u64>,
 ) -> Vec<(u64, f32)> {
     let st = store.st.clone();
-    let q = st.quantizer.prepare(st.metric, v);
+    let q = st.prepare(v);
     let mut search = SearchState::new(q, entry.to_u64());
     search.run(store, st.ef_construction);
     let mut cands: Vec<(u64, f32)> = search.next_batch(store, st.ef_construction);
@@ -103,12 +103,16 @@ unsafe fn choose_neighbours(
     // Exact-copy candidates: full storage compares the stored vectors bit for bit; codes
     // storage pre-selects equal codes and `join_identical` confirms from the table.
     identical.clear();
+    let same = |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits());
     if st.layout.store_vector {
-        let same = |x: &[f32]| x.len() == v.len() && x.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits());
-        identical.extend(cands.iter().filter(|c| same(&data[&c.0].0)).map(|c| c.0));
+        identical.extend(cands.iter().filter(|c| same(&data[&c.0].0, v)).map(|c| c.0));
     } else {
-        let code = st.quantizer.encode_vec(v);
-        identical.extend(cands.iter().filter(|c| data[&c.0].1 == code).map(|c| c.0));
+        // Equal own codes (compared decoded, as `read_node_data` has them) pre-select;
+        // `join_identical` confirms from the table.
+        let own = st.own_quantizer();
+        let mut probe = vec![0f32; v.len()];
+        own.decode(&own.encode_vec(v), &mut probe);
+        identical.extend(cands.iter().filter(|c| same(&data[&c.0].0, &probe)).map(|c| c.0));
     }
     robust_prune(&mut cands, st.alpha, st.layout.m, |a, b| index_distance(st.metric, &data[&a].0, &data[&b].0))
 }
@@ -118,6 +122,10 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     let layout = st.layout;
     let meta = read_meta(index);
     let code = st.quantizer.encode_vec(v);
+    let own_code = match &st.fine {
+        Some(f) => f.encode_vec(v),
+        None => code.clone(),
+    };
     let mut store = PgStore::new(index, st.clone(), None);
     let mut data = HashMap::new();
     let mut identical = Vec::new();
@@ -130,7 +138,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
         return;
     }
     let mut tuple = vec![0u8; layout.tuple_size];
-    let mut node = NodeMut::init(&layout, &mut tuple, tid, layout.store_vector.then_some(v), &code);
+    let mut node = NodeMut::init(&layout, &mut tuple, tid, layout.store_vector.then_some(v), &own_code);
     let list: Vec<(ItemPointer, Option<&[u8]>)> =
         chosen.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(data[id].1.as_slice()))).collect();
     node.set_neighbours(&list);

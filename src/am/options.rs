@@ -6,14 +6,15 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
-pub const M_DEFAULT: i32 = 32;
+/// 26 with the default codes (1-bit inline, SQ4 own code) keeps four 384-d nodes per page,
+/// pgvector HNSW's size (BENCHMARKS.md).
+pub const M_DEFAULT: i32 = 26;
 pub const EF_CONSTRUCTION_DEFAULT: i32 = 128;
 pub const ALPHA_DEFAULT: f64 = 1.2;
 /// Fraction of neighbour slots whose codes are stored inline (PRS). Chosen by measurement
-/// (BENCHMARKS.md): with the default sq4 codes-only storage, 0 gives the smallest index (a
-/// quarter of pgvector's HNSW) and more QPS than partial redundancy; full redundancy pays
-/// with 1-bit codes (quantizer = 'bit', redundancy = 1: fastest, 1.3x pgvector's size).
-pub const REDUNDANCY_DEFAULT: f64 = 0.0;
+/// (BENCHMARKS.md): every neighbour's 1-bit code inline, so expanding a node scores all
+/// of its neighbours from the one page read.
+pub const REDUNDANCY_DEFAULT: f64 = 1.0;
 
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
@@ -25,17 +26,27 @@ pub static RERANK_ERROR_SCALE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub const QUANTIZER_SQ8: i32 = 1;
 pub const QUANTIZER_SQ4: i32 = 2;
 pub const QUANTIZER_BIT: i32 = 3;
+/// `auto`: 1-bit navigation codes with an SQ4 own code per node (`fine_quantizer = auto`)
+/// from 64 dimensions on; below, one bit per dimension says too little and SQ8 is small.
+pub const QUANTIZER_AUTO: i32 = 0;
+pub const QUANTIZER_DEFAULT: i32 = QUANTIZER_AUTO;
+pub const BIT_MIN_DIM: usize = 64;
 /// `storage` option values; auto = codes for a plain column, full for an expression (whose
 /// value cannot be re-read from the table row).
 pub const STORAGE_AUTO: i32 = 0;
 pub const STORAGE_FULL: i32 = 1;
 pub const STORAGE_CODES: i32 = 2;
+/// `fine_quantizer` option values: the own code of each node in a codes-only index.
+/// auto = sq4 under 1-bit navigation codes (the two-precision default), else none.
+pub const FINE_AUTO: i32 = 0;
+pub const FINE_NONE: i32 = 4;
 
 struct EnumTable([pg_sys::relopt_enum_elt_def; 4]);
 // SAFETY: immutable static data (C string pointers to 'static literals).
 unsafe impl Sync for EnumTable {}
 
-static QUANTIZER_VALUES: EnumTable = EnumTable([
+static QUANTIZER_VALUES: EnumTable5 = EnumTable5([
+    pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: QUANTIZER_AUTO },
     pg_sys::relopt_enum_elt_def { string_val: c"sq8".as_ptr(), symbol_val: QUANTIZER_SQ8 },
     pg_sys::relopt_enum_elt_def { string_val: c"sq4".as_ptr(), symbol_val: QUANTIZER_SQ4 },
     pg_sys::relopt_enum_elt_def { string_val: c"bit".as_ptr(), symbol_val: QUANTIZER_BIT },
@@ -47,6 +58,17 @@ static STORAGE_VALUES: EnumTable = EnumTable([
     pg_sys::relopt_enum_elt_def { string_val: c"codes".as_ptr(), symbol_val: STORAGE_CODES },
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
+
+static FINE_VALUES: EnumTable5 = EnumTable5([
+    pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: FINE_AUTO },
+    pg_sys::relopt_enum_elt_def { string_val: c"none".as_ptr(), symbol_val: FINE_NONE },
+    pg_sys::relopt_enum_elt_def { string_val: c"sq8".as_ptr(), symbol_val: QUANTIZER_SQ8 },
+    pg_sys::relopt_enum_elt_def { string_val: c"sq4".as_ptr(), symbol_val: QUANTIZER_SQ4 },
+    pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
+]);
+struct EnumTable5([pg_sys::relopt_enum_elt_def; 5]);
+// SAFETY: as for EnumTable.
+unsafe impl Sync for EnumTable5 {}
 
 static mut RELOPT_KIND: pg_sys::relopt_kind::Type = 0;
 
@@ -61,6 +83,7 @@ pub struct VsagOptions {
     pub redundancy: f64,
     pub quantizer: i32,
     pub storage: i32,
+    pub fine_quantizer: i32,
 }
 
 impl Default for VsagOptions {
@@ -71,8 +94,9 @@ impl Default for VsagOptions {
             ef_construction: EF_CONSTRUCTION_DEFAULT,
             alpha: ALPHA_DEFAULT,
             redundancy: REDUNDANCY_DEFAULT,
-            quantizer: QUANTIZER_SQ4,
+            quantizer: QUANTIZER_DEFAULT,
             storage: STORAGE_AUTO,
+            fine_quantizer: FINE_AUTO,
         }
     }
 }
@@ -133,8 +157,8 @@ pub unsafe fn init() {
         c"quantizer".as_ptr(),
         c"Codes used to navigate the graph (inline in node tuples)".as_ptr(),
         QUANTIZER_VALUES.0.as_ptr() as *mut _,
-        QUANTIZER_SQ4,
-        c"Valid values are \"sq8\", \"sq4\" and \"bit\".".as_ptr(),
+        QUANTIZER_DEFAULT,
+        c"Valid values are \"auto\", \"sq8\", \"sq4\" and \"bit\".".as_ptr(),
         lock,
     );
     pg_sys::add_enum_reloption(
@@ -144,6 +168,15 @@ pub unsafe fn init() {
         STORAGE_VALUES.0.as_ptr() as *mut _,
         STORAGE_AUTO,
         c"Valid values are \"auto\", \"full\" and \"codes\".".as_ptr(),
+        lock,
+    );
+    pg_sys::add_enum_reloption(
+        RELOPT_KIND,
+        c"fine_quantizer".as_ptr(),
+        c"Each node's own higher-precision code (codes storage): ranks the search beam and filters exact re-ranking".as_ptr(),
+        FINE_VALUES.0.as_ptr() as *mut _,
+        FINE_AUTO,
+        c"Valid values are \"auto\", \"none\", \"sq8\" and \"sq4\".".as_ptr(),
         lock,
     );
 
@@ -219,6 +252,11 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
         ),
         elt(c"quantizer", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, quantizer)),
         elt(c"storage", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, storage)),
+        elt(
+            c"fine_quantizer",
+            pg_sys::relopt_type::RELOPT_TYPE_ENUM,
+            std::mem::offset_of!(VsagOptions, fine_quantizer),
+        ),
     ];
     pg_sys::build_reloptions(
         reloptions,

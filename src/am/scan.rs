@@ -21,7 +21,7 @@ use pgrx::pg_sys::{self, IndexScanDesc, Relation};
 use pgrx::PgSqlErrorCode;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use vsag_core::graph::{SearchState, SearchStats};
+use vsag_core::graph::{Hit, SearchState, SearchStats};
 use vsag_core::page::{ItemPointer, NodeRef};
 
 /// Counters of the last finished (or current) scan in this backend: `vsag_last_scan_stats()`.
@@ -39,7 +39,8 @@ thread_local! {
 
 enum Mode {
     Idle,
-    Search { store: PgStore, search: SearchState },
+    /// A quantized-first search in `ScanState::search`.
+    Search,
     /// NULL query: walk node pages in order.
     Walk { block: u32, offset: u16, nblocks: u32 },
     Done,
@@ -48,6 +49,11 @@ enum Mode {
 struct ScanState {
     index: Relation,
     mode: Mode,
+    /// Kept across rescans (a nested loop rescans once per outer row): buffers, visited set
+    /// and the heap-fetch handle are set up once per scan.
+    store: Option<PgStore>,
+    search: Option<SearchState>,
+    hits: Vec<Hit>,
     /// Heap TIDs ready to return (a node may hold several rows).
     out: VecDeque<ItemPointer>,
     returned: usize,
@@ -55,7 +61,7 @@ struct ScanState {
 
 impl ScanState {
     fn publish(&self) {
-        if let Mode::Search { store, search } = &self.mode {
+        if let (Mode::Search, Some(store), Some(search)) = (&self.mode, &self.store, &self.search) {
             LAST_SCAN.with(|c| {
                 c.set(ScanCounters {
                     search: search.stats(),
@@ -70,10 +76,8 @@ impl ScanState {
     /// Error path: Postgres already released buffer pins and is freeing the scan's memory,
     /// so the heap-fetch handles must not be closed again; everything else is plain Rust.
     fn abandon(mut self) {
-        if let Mode::Search { store, .. } = &mut self.mode {
-            if let Some(h) = store.heap.take() {
-                std::mem::forget(h);
-            }
+        if let Some(h) = self.store.as_mut().and_then(|s| s.heap.take()) {
+            std::mem::forget(h);
         }
     }
 }
@@ -103,7 +107,15 @@ unsafe fn state_of<'a>(scan: IndexScanDesc) -> &'a mut ScanState {
 pub unsafe extern "C-unwind" fn ambeginscan(index: Relation, nkeys: i32, norderbys: i32) -> IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
     let h = pg_sys::palloc0(std::mem::size_of::<Holder>()) as *mut Holder;
-    (*h).state = Box::into_raw(Box::new(ScanState { index, mode: Mode::Idle, out: VecDeque::new(), returned: 0 }));
+    (*h).state = Box::into_raw(Box::new(ScanState {
+        index,
+        mode: Mode::Idle,
+        store: None,
+        search: None,
+        hits: Vec::new(),
+        out: VecDeque::new(),
+        returned: 0,
+    }));
     (*h).cb.func = Some(abandon_holder);
     (*h).cb.arg = h as *mut std::ffi::c_void;
     pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, &mut (*h).cb);
@@ -126,7 +138,7 @@ pub unsafe extern "C-unwind" fn amrescan(
     s.publish();
     s.returned = 0;
     s.out.clear();
-    s.mode = Mode::Done; // drops the previous search (and its heap fetch) normally
+    s.mode = Mode::Done;
     let index = s.index;
     let key = if norderbys > 0 { Some(&*(*scan).orderByData) } else { None };
     let query = match key {
@@ -146,10 +158,22 @@ pub unsafe extern "C-unwind" fn amrescan(
     }
     let Some(entry) = read_meta(index).entry() else { return };
     let v = to_index_space(st.metric, query.as_slice());
-    let q = st.quantizer.prepare(st.metric, &v);
-    let heap = (!st.layout.store_vector && !(*scan).heapRelation.is_null())
-        .then(|| HeapFetch::new((*scan).heapRelation, index, (*scan).xs_snapshot, st.metric));
-    s.mode = Mode::Search { store: PgStore::new(index, st, heap), search: SearchState::new(q, entry.to_u64()) };
+    let q = st.prepare(&v);
+    if s.store.is_none() {
+        let heap = (!st.layout.store_vector && !(*scan).heapRelation.is_null())
+            .then(|| HeapFetch::new((*scan).heapRelation, index, (*scan).xs_snapshot, st.metric));
+        s.store = Some(PgStore::new(index, st, heap));
+    }
+    let store = s.store.as_mut().expect("set above");
+    store.page_reads = 0;
+    if let Some(h) = store.heap.as_mut() {
+        h.fetched = 0;
+    }
+    match s.search.as_mut() {
+        Some(search) => search.reset(q, entry.to_u64()),
+        None => s.search = Some(SearchState::new(q, entry.to_u64())),
+    }
+    s.mode = Mode::Search;
 }
 
 unsafe fn set_tid(scan: IndexScanDesc, tid: ItemPointer) {
@@ -159,25 +183,26 @@ unsafe fn set_tid(scan: IndexScanDesc, tid: ItemPointer) {
 }
 
 /// The next batch of rows, in exact-distance order; false when the search is exhausted.
-fn refill(store: &mut PgStore, search: &mut SearchState, out: &mut VecDeque<ItemPointer>) -> bool {
+fn refill(store: &mut PgStore, search: &mut SearchState, hits: &mut Vec<Hit>, out: &mut VecDeque<ItemPointer>) -> bool {
     let ef = EF_SEARCH.get() as usize;
     let factor = RERANK_FACTOR.get() as f32;
     let k = ((ef as f32 / factor).ceil() as usize).max(1);
-    let bound = if RERANK.get() {
-        store.st.error_bound * RERANK_ERROR_SCALE.get() as f32
+    let (bound, fine_bound) = if RERANK.get() {
+        let scale = RERANK_ERROR_SCALE.get() as f32;
+        (store.st.error_bound * scale, store.st.fine_error_bound * scale)
     } else {
-        f32::INFINITY
+        (f32::INFINITY, f32::INFINITY)
     };
     if search.ef() < ef {
         search.run(store, ef);
     }
     loop {
-        let batch = search.next_batch_selective(store, k, factor, bound);
-        if batch.is_empty() {
+        search.next_batch_selective(store, k, factor, bound, fine_bound, hits);
+        if hits.is_empty() {
             return false;
         }
-        for (id, _) in batch {
-            out.extend(store.take_tids(id));
+        for h in hits.iter() {
+            store.push_tids(h.id, h.payload, out);
         }
         if !out.is_empty() {
             return true;
@@ -194,7 +219,10 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: IndexScanDesc, _dir: pg_sys::Sc
     if s.out.is_empty() {
         let more = match &mut s.mode {
             Mode::Idle | Mode::Done => false,
-            Mode::Search { store, search } => refill(store, search, &mut s.out),
+            Mode::Search => match (s.store.as_mut(), s.search.as_mut()) {
+                (Some(store), Some(search)) => refill(store, search, &mut s.hits, &mut s.out),
+                _ => false,
+            },
             Mode::Walk { block, offset, nblocks } => walk_next(s.index, block, offset, *nblocks, &mut s.out),
         };
         if !more {

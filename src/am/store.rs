@@ -8,27 +8,39 @@ use super::heap::HeapFetch;
 use super::index::IndexState;
 use super::pages;
 use pgrx::pg_sys::{self, Relation};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::rc::Rc;
-use vsag_core::graph::{Score, SearchStore};
+use vsag_core::graph::{Own, Score, SearchStore};
 use vsag_core::page::{ItemPointer, NodeRef};
 use vsag_core::quant::{index_distance, PreparedQuery};
 
 pub struct PgStore {
     pub index: Relation,
     pub st: Rc<IndexState>,
-    /// First heap TID and TID count of nodes seen live (most nodes hold one row; the few
-    /// with more are re-read when returned), for the scan to return.
-    pub tids: HashMap<u64, (ItemPointer, u16)>,
     /// Re-rank source for `storage = codes` (None: exact falls back to the code estimate).
     pub heap: Option<HeapFetch>,
     pub page_reads: u64,
     scratch: Vec<f32>,
 }
 
+/// A node's heap rows as the search payload: first heap TID (48 bits) and the TID count
+/// (top 16 bits). Most nodes hold one row, so returning or re-ranking one never needs its
+/// tuple again; the few with more are re-read.
+pub fn pack_tids(node: &NodeRef<'_>) -> Option<u64> {
+    if node.is_deleted() {
+        return None;
+    }
+    let first = node.heap_tids().next()?;
+    Some(first.to_u64() | (node.n_heap_tids() as u64) << 48)
+}
+
+fn unpack_tids(p: u64) -> (ItemPointer, usize) {
+    (ItemPointer::from_u64(p & ((1 << 48) - 1)), (p >> 48) as usize)
+}
+
 impl PgStore {
     pub fn new(index: Relation, st: Rc<IndexState>, heap: Option<HeapFetch>) -> Self {
-        PgStore { index, st, tids: HashMap::new(), heap, page_reads: 0, scratch: Vec::new() }
+        PgStore { index, st, heap, page_reads: 0, scratch: Vec::new() }
     }
 
     /// Runs `f` on node `id` (under a share lock).
@@ -43,18 +55,17 @@ impl PgStore {
         }
     }
 
-    fn remember(&mut self, id: u64, first: Option<(ItemPointer, u16)>) {
-        if let Some(t) = first {
-            self.tids.insert(id, t);
-        }
-    }
-
-    /// All live heap TIDs of a node returned by the search.
-    pub fn take_tids(&mut self, id: u64) -> Vec<ItemPointer> {
-        match self.tids.remove(&id) {
-            Some((t, 1)) => vec![t],
-            Some(_) => self.with_node(id, |n| n.heap_tids().collect()).unwrap_or_default(),
-            None => Vec::new(),
+    /// Appends the live heap TIDs of a returned node (payload from the search) to `out`.
+    pub fn push_tids(&mut self, id: u64, payload: Option<u64>, out: &mut VecDeque<ItemPointer>) {
+        match payload.map(unpack_tids) {
+            Some((t, 1)) => out.push_back(t),
+            _ => {
+                self.with_node(id, |n| {
+                    if !n.is_deleted() {
+                        out.extend(n.heap_tids())
+                    }
+                });
+            }
         }
     }
 
@@ -62,17 +73,14 @@ impl PgStore {
     pub fn node_vector_and_code(&mut self, id: u64) -> Option<(Vec<f32>, Vec<u8>)> {
         let st = self.st.clone();
         self.with_node(id, |n| {
-            let code = match n.own_code() {
-                Some(c) => c.to_vec(),
-                None => st.quantizer.encode_vec(&n.vector()?),
-            };
-            let v = match n.vector() {
-                Some(v) => v.into_owned(),
-                None => {
+            let (code, v) = match (n.vector(), n.own_code()) {
+                (Some(v), _) => (st.quantizer.encode_vec(&v), v.into_owned()),
+                (None, Some(own)) => {
                     let mut v = vec![0f32; st.layout.dim];
-                    st.quantizer.decode(&code, &mut v);
-                    v
+                    st.own_quantizer().decode(own, &mut v);
+                    (st.nav_code(own), v)
                 }
+                (None, None) => return None,
             };
             Some((v, code))
         })
@@ -80,17 +88,28 @@ impl PgStore {
     }
 
     /// Exact distance from the heap rows of node `id` (codes storage).
-    fn exact_from_heap(&mut self, id: u64, q: &PreparedQuery) -> Option<f32> {
-        let tids = self.with_node(id, |n| (!n.is_deleted()).then(|| n.heap_tids().collect::<Vec<_>>())).flatten()?;
+    fn exact_from_heap(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32> {
         let heap = self.heap.as_mut()?;
-        let v = unsafe { heap.vector(tids.iter().copied())? };
-        self.remember(id, first_tid(tids.iter().copied(), tids.len()));
-        Some(q.exact(&v))
+        if let Some((t, 1)) = payload.map(unpack_tids) {
+            return unsafe { heap.distance(std::iter::once(t), q) };
+        }
+        let mut tids = [ItemPointer::INVALID; vsag_core::page::MAX_HEAP_TIDS];
+        let n = self
+            .with_node(id, |n| {
+                if n.is_deleted() {
+                    return 0;
+                }
+                let mut k = 0;
+                for (slot, t) in tids.iter_mut().zip(n.heap_tids()) {
+                    *slot = t;
+                    k += 1;
+                }
+                k
+            })
+            .unwrap_or(0);
+        let heap = self.heap.as_mut()?;
+        unsafe { heap.distance(tids[..n].iter().copied(), q) }
     }
-}
-
-fn first_tid(mut tids: impl Iterator<Item = ItemPointer>, n: usize) -> Option<(ItemPointer, u16)> {
-    tids.next().map(|t| (t, n as u16))
 }
 
 impl SearchStore for PgStore {
@@ -100,36 +119,35 @@ impl SearchStore for PgStore {
         q: &PreparedQuery,
         is_new: &mut dyn FnMut(u64) -> bool,
         out: &mut Vec<(u64, Option<f32>)>,
-    ) -> Option<f32> {
-        let r = self.with_node(id, |node| {
+    ) -> Own {
+        self.with_node(id, |node| {
             for i in 0..node.degree() {
                 let nb = node.neighbour(i);
                 if nb.is_valid() && is_new(nb.to_u64()) {
                     out.push((nb.to_u64(), node.inline_code(i).map(|c| q.estimate(c))));
                 }
             }
-            if node.is_deleted() {
-                return None;
-            }
-            node.vector().map(|v| (q.exact(&v), first_tid(node.heap_tids(), node.n_heap_tids())))
-        });
-        let (d, tids) = r.flatten()?;
-        self.remember(id, tids);
-        Some(d)
+            let payload = pack_tids(&node);
+            let fine = q.fine().zip(node.own_code()).map(|(fq, c)| fq.estimate(c));
+            Own { exact: payload.and_then(|_| node.vector().map(|v| q.exact(&v))), fine, payload }
+        })
+        .unwrap_or_default()
     }
 
-    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<Score> {
-        let r = self.with_node(id, |node| match (node.vector(), node.own_code()) {
-            (Some(v), _) if !node.is_deleted() => (Score::Exact(q.exact(&v)), first_tid(node.heap_tids(), node.n_heap_tids())),
-            (Some(v), _) => (Score::Estimate(q.exact(&v)), None),
-            (None, Some(code)) => (Score::Estimate(q.estimate(code)), None),
-            (None, None) => (Score::Estimate(f32::INFINITY), None),
-        })?;
-        self.remember(id, r.1);
-        Some(r.0)
+    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<(Score, Option<u64>)> {
+        self.with_node(id, |node| {
+            let payload = pack_tids(&node);
+            let s = match (node.vector(), node.own_code()) {
+                (Some(v), _) if payload.is_some() => Score::Exact(q.exact(&v)),
+                (Some(v), _) => Score::Estimate(q.exact(&v)),
+                (None, Some(code)) => Score::Estimate(q.fine().unwrap_or(q).estimate(code)),
+                (None, None) => Score::Estimate(f32::INFINITY),
+            };
+            (s, payload)
+        })
     }
 
-    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<Score>]) {
+    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<(Score, Option<u64>)>]) {
         // Ask the OS for every page first, so cold reads overlap instead of queueing.
         if ids.len() > 1 {
             for &id in ids {
@@ -143,36 +161,29 @@ impl SearchStore for PgStore {
         }
     }
 
-    fn exact(&mut self, id: u64, q: &PreparedQuery) -> Option<f32> {
+    fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32> {
         if self.st.layout.store_vector {
-            let r = self.with_node(id, |node| {
-                if node.is_deleted() {
-                    return None;
-                }
-                node.vector().map(|v| (q.exact(&v), first_tid(node.heap_tids(), node.n_heap_tids())))
-            });
-            let (d, tids) = r.flatten()?;
-            self.remember(id, tids);
-            return Some(d);
+            return self
+                .with_node(id, |node| {
+                    pack_tids(&node)?;
+                    node.vector().map(|v| q.exact(&v))
+                })
+                .flatten();
         }
         if self.heap.is_some() {
-            return self.exact_from_heap(id, q);
+            return self.exact_from_heap(id, payload, q);
         }
         // Insert path on a codes-only index: the decoded code is the best we have.
         let st = self.st.clone();
         let mut v = std::mem::take(&mut self.scratch);
         let r = self.with_node(id, |node| {
             let code = node.own_code()?;
-            if node.is_deleted() {
-                return None;
-            }
+            pack_tids(&node)?;
             v.resize(st.layout.dim, 0.0);
-            st.quantizer.decode(code, &mut v);
-            Some((index_distance(st.metric, q.query(), &v), first_tid(node.heap_tids(), node.n_heap_tids())))
+            st.own_quantizer().decode(code, &mut v);
+            Some(index_distance(st.metric, q.query(), &v))
         });
         self.scratch = v;
-        let (d, tids) = r.flatten()?;
-        self.remember(id, tids);
-        Some(d)
+        r.flatten()
     }
 }

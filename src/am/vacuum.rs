@@ -136,6 +136,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
                 for off in 1..=pg_sys::PageGetMaxOffsetNumber(page) {
                     if let Some(b) = pages::item(page, off).filter(|b| b.len() >= layout.tuple_size) {
                         let n = NodeRef::new(&layout, b);
+                        // Own code (decoded for pruning; `nav_code` converts it for inline use).
                         let code = match (n.own_code(), n.vector()) {
                             (Some(c), _) => c.to_vec(),
                             (None, Some(v)) => st.quantizer.encode_vec(&v),
@@ -159,9 +160,14 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
     let live_rows: u64 = nodes.values().filter(|n| !n.deleted).map(|n| n.rows as u64).sum();
     let decode = |code: &[u8]| {
         let mut v = vec![0f32; layout.dim];
-        st.quantizer.decode(code, &mut v);
+        // `code` is the tuple's own code, or a navigation code made from a full vector.
+        match layout.has_own_code() {
+            true => st.own_quantizer().decode(code, &mut v),
+            false => st.quantizer.decode(code, &mut v),
+        }
         v
     };
+    let inline_code = |code: &[u8]| if layout.has_own_code() { st.nav_code(code) } else { code.to_vec() };
     let affected: Vec<u64> = {
         let mut a: Vec<u64> = nodes
             .iter()
@@ -194,8 +200,9 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
         let mut scored: Vec<(u64, f32)> = cands.iter().map(|c| (*c, index_distance(st.metric, &me, &vecs[c]))).collect();
         let chosen = robust_prune(&mut scored, st.alpha, layout.m, |a, b| index_distance(st.metric, &vecs[&a], &vecs[&b]));
         let version = node.version;
+        let codes: Vec<Vec<u8>> = chosen.iter().map(|(c, _)| inline_code(&nodes[c].code)).collect();
         let list: Vec<(ItemPointer, Option<&[u8]>)> =
-            chosen.iter().map(|(c, _)| (ItemPointer::from_u64(*c), Some(nodes[c].code.as_slice()))).collect();
+            chosen.iter().zip(&codes).map(|((c, _), code)| (ItemPointer::from_u64(*c), Some(code.as_slice()))).collect();
         let written = pages::modify_item(index, ItemPointer::from_u64(id), |b| {
             let mut n = NodeMut::new(&layout, b);
             // a concurrent insert changed this list meanwhile: leave it, next VACUUM retries
@@ -252,7 +259,7 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
                 continue;
             }
             let Some((v, code)) = store.node_vector_and_code(u) else { continue };
-            let mut search = SearchState::new(st.quantizer.prepare(st.metric, &v), entry);
+            let mut search = SearchState::new(st.prepare(&v), entry);
             search.run(&mut store, st.ef_construction);
             let best = search.next_batch(&mut store, st.ef_construction).into_iter().find(|(id, _)| *id != u && seen.contains(id));
             if let Some((from, _)) = best {

@@ -2,7 +2,7 @@
 //! `inline` emulating the redundancy dial (neighbour slots `0..inline` carry inline codes)
 //! and `full_vectors` the storage mode (see `page::node`).
 
-use super::search::{Score, SearchState, SearchStore};
+use super::search::{Own, Score, SearchState, SearchStore};
 use super::Graph;
 use crate::quant::{PreparedQuery, Quantizer};
 use rayon::prelude::*;
@@ -36,6 +36,9 @@ pub struct MemStore<'a> {
     /// `false` emulates `storage = codes`: the tuple has only codes and every exact
     /// distance is an `exact()` call (a heap fetch in Postgres).
     pub full_vectors: bool,
+    /// Own codes of a second, finer quantizer (two-precision codes storage): expanding a
+    /// node scores it with `PreparedQuery::fine`.
+    fine_codes: Option<(Vec<u8>, usize)>,
 }
 
 impl<'a> MemStore<'a> {
@@ -64,7 +67,20 @@ impl<'a> MemStore<'a> {
             inline,
             deleted: vec![false; n],
             full_vectors: true,
+            fine_codes: None,
         }
+    }
+
+    /// Gives every node an own code of `fine` (used when `full_vectors` is false).
+    pub fn with_fine(mut self, fine: &Quantizer) -> Self {
+        let size = fine.code_size();
+        let mut codes = vec![0u8; self.graph.neighbours.len() * size];
+        codes
+            .par_chunks_mut(size)
+            .zip(self.vectors.par_chunks(self.dim))
+            .for_each(|(c, v)| fine.encode(v, c));
+        self.fine_codes = Some((codes, size));
+        self
     }
 
     pub fn code(&self, i: usize) -> &[u8] {
@@ -94,7 +110,7 @@ impl SearchStore for MemStore<'_> {
         q: &PreparedQuery,
         is_new: &mut dyn FnMut(u64) -> bool,
         out: &mut Vec<(u64, Option<f32>)>,
-    ) -> Option<f32> {
+    ) -> Own {
         let i = id as usize;
         let start = out.len();
         // Two passes so the codes of all new neighbours can be prefetched before scoring
@@ -117,9 +133,18 @@ impl SearchStore for MemStore<'_> {
                 e.1 = Some(q.estimate(self.code(e.0 as usize)));
             }
         }
-        (self.full_vectors && !self.deleted[i]).then(|| q.exact(self.vector(i)))
+        let live = !self.deleted[i];
+        let fine = match (&self.fine_codes, q.fine()) {
+            (Some((codes, size)), Some(fq)) if !self.full_vectors => Some(fq.estimate(&codes[i * size..(i + 1) * size])),
+            _ => None,
+        };
+        Own {
+            exact: (self.full_vectors && live).then(|| q.exact(self.vector(i))),
+            fine,
+            payload: live.then_some(id),
+        }
     }
-    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<Score>]) {
+    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<(Score, Option<u64>)>]) {
         for &id in ids {
             if self.full_vectors {
                 prefetch_bytes(bytemuck::cast_slice(self.vector(id as usize)));
@@ -131,19 +156,22 @@ impl SearchStore for MemStore<'_> {
             *o = self.estimate(id, q);
         }
     }
-    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<Score> {
+    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<(Score, Option<u64>)> {
         let i = id as usize;
-        Some(if !self.full_vectors {
+        let payload = (!self.deleted[i]).then_some(id);
+        let s = if !self.full_vectors {
             Score::Estimate(q.estimate(self.code(i)))
         } else if self.deleted[i] {
             // Dead nodes are still traversed but must not look returnable.
             Score::Estimate(q.exact(self.vector(i)))
         } else {
             Score::Exact(q.exact(self.vector(i)))
-        })
+        };
+        Some((s, payload))
     }
-    fn exact(&mut self, id: u64, q: &PreparedQuery) -> Option<f32> {
+    fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32> {
         let i = id as usize;
+        debug_assert!(payload.is_none() || payload == Some(id));
         (!self.deleted[i]).then(|| q.exact(self.vector(i)))
     }
 }

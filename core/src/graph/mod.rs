@@ -16,7 +16,7 @@ pub use build::build;
 pub use dedup::{group_identical, Groups};
 pub use memstore::MemStore;
 pub use prune::robust_prune;
-pub use search::{Score, SearchState, SearchStats, SearchStore};
+pub use search::{Hit, Own, Score, SearchState, SearchStats, SearchStore};
 pub use visited::VisitedSet;
 
 use crate::distance::Metric;

@@ -1,21 +1,21 @@
 //! Resumable quantized-first search over any graph storage.
 //!
-//! The beam runs on inline-code estimates and on whatever a node's own tuple gives (exact
-//! with full-vector storage, see [`Score`]); exact distances are otherwise only computed to
-//! re-rank the candidates about to be returned, and come free whenever the store read a
-//! tuple holding the full vector (expansion, or scoring a non-inline neighbour). The state can keep going after
-//! returning rows: when the current beam is used up, `next_batch` doubles `ef` and expands
-//! further, never returning an id twice, until the reachable graph is exhausted.
+//! A classic bounded beam: the `ef` best candidates by estimate, kept sorted in one array;
+//! a candidate enters only if it beats the beam's worst, everything else waits in a spill
+//! list that only a continuation (LIMIT past the beam, rows rejected by a WHERE clause)
+//! ever looks at. Exact distances are computed only to re-rank the candidates about to be
+//! returned, and come free whenever the store read a tuple holding the full vector. The
+//! state can keep going after returning rows: when the beam is used up, `next_batch`
+//! doubles `ef` and expands further, never returning an id twice, until the reachable
+//! graph is exhausted. One state serves many queries ([`SearchState::reset`]): its arrays
+//! and visited set are reused, so a search allocates nothing once warm.
 //!
 //! `next_batch_selective` is VSAG's precision filter: of the candidates it re-ranks, one
 //! whose estimate minus the quantizer's error bound cannot beat the k-th best exact
 //! distance found so far is not worth an exact distance (a heap or page read).
 
-use super::build::Dist;
 use super::visited::VisitedSet;
 use crate::quant::PreparedQuery;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// A node's distance as scored from its own tuple: exact when the tuple carries the full
 /// vector, else estimated from its code.
@@ -42,32 +42,45 @@ impl Score {
     }
 }
 
+/// What reading a node's own tuple told: its exact distance (live node, full vector at
+/// hand), a finer estimate than the inline code that found it (the tuple's own
+/// higher-precision code, VSAG's second precision), and a store-defined payload (e.g. its
+/// heap TIDs) that later `exact` calls and the caller get back, so the tuple need not be
+/// read again.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Own {
+    pub exact: Option<f32>,
+    pub fine: Option<f32>,
+    pub payload: Option<u64>,
+}
+
 /// Access to a stored graph. Ids are opaque (Postgres packs block/offset into a u64).
 pub trait SearchStore {
     /// Reads node `id` once. For each neighbour with `is_new(nb) == true` (the call marks it
     /// visited) pushes `(nb, Some(estimate))` when its code is inline in this tuple, else
-    /// `(nb, None)`. Returns the node's own exact distance if it is live and its full vector
-    /// is at hand (saves a re-rank read), else `None`.
+    /// `(nb, None)`. Returns what the tuple says of the node itself (see [`Own`]).
     fn neighbours(
         &mut self,
         id: u64,
         q: &PreparedQuery,
         is_new: &mut dyn FnMut(u64) -> bool,
         out: &mut Vec<(u64, Option<f32>)>,
-    ) -> Option<f32>;
+    ) -> Own;
     /// Scores a node from its own tuple (the entry and non-inline neighbours): exact if
-    /// the tuple has the full vector and the node is live, else from its code. `None` if the
-    /// node no longer exists (it is then not traversed).
-    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<Score>;
+    /// the tuple has the full vector and the node is live, else from its code; with the
+    /// node's payload when it is live. `None` if the node no longer exists (it is then
+    /// not traversed).
+    fn estimate(&mut self, id: u64, q: &PreparedQuery) -> Option<(Score, Option<u64>)>;
     /// `estimate` for all of one expansion's non-inline neighbours at once (`out[i]` for
     /// `ids[i]`), so a store can prefetch them all first (e.g. `PrefetchBuffer`).
-    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<Score>]) {
+    fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<(Score, Option<u64>)>]) {
         for (o, &id) in out.iter_mut().zip(ids) {
             *o = self.estimate(id, q);
         }
     }
-    /// Exact distance for re-ranking; `None` if the node is dead (it is skipped).
-    fn exact(&mut self, id: u64, q: &PreparedQuery) -> Option<f32>;
+    /// Exact distance for re-ranking; `None` if the node is dead (it is skipped). `payload`
+    /// is what an earlier read of the node returned, if any.
+    fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32>;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,29 +104,83 @@ pub struct SearchStats {
     pub returned: u64,
 }
 
+/// One returned row: node id, exact distance, payload from the store (if it read one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub id: u64,
+    pub dist: f32,
+    pub payload: Option<u64>,
+}
+
+const EXPANDED: u8 = 1;
+const RETURNED: u8 = 2;
+/// `approx` is the node's own fine estimate (error `fine_bound`), not an inline code's.
+const FINE: u8 = 4;
+const NO_PAYLOAD: u64 = u64::MAX;
+
 struct Cand {
     id: u64,
+    /// The best distance known short of the exact one: the beam's key.
     approx: f32,
     /// NaN until known.
     exact: f32,
+    payload: u64,
+    flags: u8,
+}
+
+/// The `cap` best candidates by estimate, ascending; ties by discovery order.
+#[derive(Default)]
+struct Beam {
+    items: Vec<(f32, u32)>,
+    cap: usize,
+    /// No unexpanded entry before this position.
+    cursor: usize,
+}
+
+impl Beam {
+    /// Inserts (d, idx); returns the candidate that does not fit (itself or the evicted).
+    #[inline]
+    fn insert(&mut self, d: f32, idx: u32) -> Option<u32> {
+        let n = self.items.len();
+        if n >= self.cap && n > 0 && d >= self.items[n - 1].0 {
+            return Some(idx);
+        }
+        let pos = self.items.partition_point(|&(e, i)| e < d || (e == d && i < idx));
+        self.items.insert(pos, (d, idx));
+        self.cursor = self.cursor.min(pos);
+        if self.items.len() > self.cap {
+            return self.items.pop().map(|e| e.1);
+        }
+        None
+    }
+
+    /// Moves `idx` (an expanded entry) to its place for the better-known distance `d`.
+    fn rekey(&mut self, idx: u32, d: f32) {
+        if let Some(pos) = self.items.iter().position(|e| e.1 == idx) {
+            self.items.remove(pos);
+            if pos < self.cursor {
+                self.cursor -= 1;
+            }
+            let at = self.items.partition_point(|&(e, i)| e < d || (e == d && i < idx));
+            self.items.insert(at, (d, idx));
+        }
+    }
 }
 
 pub struct SearchState {
     q: PreparedQuery,
     entry: u64,
     started: bool,
-    ef: usize,
     visited: VisitedSet,
     nodes: Vec<Cand>,
-    /// Unexpanded nodes, nearest approximate first.
-    frontier: BinaryHeap<Reverse<(Dist, u32)>>,
-    /// Not yet returned nodes, nearest approximate first.
-    pool: BinaryHeap<Reverse<(Dist, u32)>>,
-    /// The `ef` smallest approximate distances seen (max-heap): the beam's bound.
-    top: BinaryHeap<Dist>,
+    beam: Beam,
+    /// Discovered candidates outside the beam (never expanded, or evicted): continuation only.
+    spill: Vec<u32>,
     out: Vec<(u64, Option<f32>)>,
     missing: Vec<u64>,
-    fetched: Vec<Option<Score>>,
+    fetched: Vec<Option<(Score, Option<u64>)>>,
+    picked: Vec<u32>,
+    best: Vec<(f32, usize, u32)>,
     stats: SearchStats,
 }
 
@@ -123,17 +190,30 @@ impl SearchState {
             q,
             entry,
             started: false,
-            ef: 0,
             visited: VisitedSet::default(),
             nodes: Vec::new(),
-            frontier: BinaryHeap::new(),
-            pool: BinaryHeap::new(),
-            top: BinaryHeap::new(),
+            beam: Beam::default(),
+            spill: Vec::new(),
             out: Vec::new(),
             missing: Vec::new(),
             fetched: Vec::new(),
+            picked: Vec::new(),
+            best: Vec::new(),
             stats: SearchStats::default(),
         }
+    }
+    /// Starts a new search, keeping every buffer (O(1) for the visited set).
+    pub fn reset(&mut self, q: PreparedQuery, entry: u64) {
+        self.q = q;
+        self.entry = entry;
+        self.started = false;
+        self.visited.clear();
+        self.nodes.clear();
+        self.beam.items.clear();
+        self.beam.cap = 0;
+        self.beam.cursor = 0;
+        self.spill.clear();
+        self.stats = SearchStats::default();
     }
     pub fn query(&self) -> &PreparedQuery {
         &self.q
@@ -142,11 +222,13 @@ impl SearchState {
         self.stats
     }
     pub fn ef(&self) -> usize {
-        self.ef
+        self.beam.cap
     }
     /// Every reachable node has been expanded and returned.
     pub fn exhausted(&self) -> bool {
-        self.started && self.frontier.is_empty() && self.pool.is_empty()
+        self.started
+            && self.spill.is_empty()
+            && self.beam.items.iter().all(|&(_, i)| self.nodes[i as usize].flags & (EXPANDED | RETURNED) == EXPANDED | RETURNED)
     }
 
     /// Every node discovered so far: (id, approximate distance, exact distance if known).
@@ -158,65 +240,88 @@ impl SearchState {
             .map(|c| (c.id, c.approx, (!c.exact.is_nan()).then_some(c.exact)))
     }
 
-    fn push(&mut self, id: u64, s: Score) {
+    fn push(&mut self, id: u64, s: Score, payload: Option<u64>) {
         let idx = self.nodes.len() as u32;
         let d = s.value();
         self.nodes.push(Cand {
             id,
             approx: d,
             exact: s.exact().unwrap_or(f32::NAN),
+            payload: payload.unwrap_or(NO_PAYLOAD),
+            flags: 0,
         });
-        self.frontier.push(Reverse((Dist(d), idx)));
-        self.pool.push(Reverse((Dist(d), idx)));
-        self.top.push(Dist(d));
-        if self.top.len() > self.ef {
-            self.top.pop();
+        if let Some(out) = self.beam.insert(d, idx) {
+            self.spill.push(out);
         }
     }
 
-    /// Expands until the nearest unexpanded candidate is no better than the `ef`-th best
-    /// approximate distance found (or nothing is left). May be called again with a larger `ef`.
-    pub fn run(&mut self, store: &mut dyn SearchStore, ef: usize) {
-        let ef = ef.max(1);
-        if ef != self.ef {
-            self.ef = ef;
-            // Rebuild the bound over everything discovered (returned nodes included, so a
-            // resumed run with ef' behaves like a fresh search with ef').
-            let mut all: Vec<Dist> = self.nodes.iter().map(|c| Dist(c.approx)).collect();
-            if all.len() > ef {
-                all.select_nth_unstable(ef - 1);
-                all.truncate(ef);
-            }
-            self.top = all.into();
+    fn set_ef(&mut self, ef: usize) {
+        if ef == self.beam.cap {
+            return;
         }
+        // Rebuild over everything discovered (returned nodes included, so a resumed run with
+        // ef' behaves like a fresh search with ef').
+        self.beam.cap = ef;
+        let mut all = std::mem::take(&mut self.spill);
+        all.extend(self.beam.items.drain(..).map(|e| e.1));
+        self.beam.cursor = 0;
+        for idx in all {
+            if let Some(out) = self.beam.insert(self.nodes[idx as usize].approx, idx) {
+                self.spill.push(out);
+            }
+        }
+    }
+
+    /// Expands every candidate of the `ef`-wide beam (the nearest unexpanded first) until
+    /// none is left unexpanded. May be called again with a larger `ef`.
+    pub fn run(&mut self, store: &mut dyn SearchStore, ef: usize) {
+        self.set_ef(ef.max(1));
         if !self.started {
             self.started = true;
             self.visited.insert(self.entry);
             self.stats.fetched_estimates += 1;
-            if let Some(s) = store.estimate(self.entry, &self.q) {
+            if let Some((s, p)) = store.estimate(self.entry, &self.q) {
                 self.stats.fetched_exact += matches!(s, Score::Exact(_)) as u64;
-                self.push(self.entry, s);
+                self.push(self.entry, s, p);
             }
         }
-        while let Some(&Reverse((d, idx))) = self.frontier.peek() {
-            if self.top.len() >= self.ef && d >= *self.top.peek().unwrap() {
-                break;
+        loop {
+            let beam = &mut self.beam;
+            while beam.cursor < beam.items.len() && self.nodes[beam.items[beam.cursor].1 as usize].flags & EXPANDED != 0 {
+                beam.cursor += 1;
             }
-            self.frontier.pop();
+            let Some(&(_, idx)) = beam.items.get(beam.cursor) else { break };
             self.expand(store, idx);
         }
     }
 
     fn expand(&mut self, store: &mut dyn SearchStore, idx: u32) {
-        let id = self.nodes[idx as usize].id;
+        let c = &mut self.nodes[idx as usize];
+        c.flags |= EXPANDED;
+        let id = c.id;
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let visited = &mut self.visited;
         let own = store.neighbours(id, &self.q, &mut |nb| visited.insert(nb), &mut out);
         self.stats.expanded += 1;
-        if let Some(e) = own {
-            self.nodes[idx as usize].exact = e;
+        let c = &mut self.nodes[idx as usize];
+        if let Some(e) = own.exact {
+            c.exact = e;
             self.stats.exact_on_expand += 1;
+        }
+        if let Some(p) = own.payload {
+            c.payload = p;
+        }
+        // Re-rank the beam by what the node's own tuple says: navigation then converges on
+        // precise distances while inline codes only decide what to look at.
+        if let Some(d) = own.exact.or(own.fine) {
+            if own.exact.is_none() {
+                c.flags |= FINE;
+            }
+            if d != c.approx {
+                c.approx = d;
+                self.beam.rekey(idx, d);
+            }
         }
         let mut missing = std::mem::take(&mut self.missing);
         missing.clear();
@@ -230,19 +335,17 @@ impl SearchState {
         }
         let mut next_fetched = fetched.iter();
         for &(nb, est) in &out {
-            let s = match est {
+            match est {
                 Some(d) => {
                     self.stats.inline_estimates += 1;
-                    Some(Score::Estimate(d))
+                    self.push(nb, Score::Estimate(d), None);
                 }
                 None => {
-                    let s = *next_fetched.next().unwrap();
-                    self.stats.fetched_exact += matches!(s, Some(Score::Exact(_))) as u64;
-                    s
+                    if let Some((s, p)) = *next_fetched.next().unwrap() {
+                        self.stats.fetched_exact += matches!(s, Score::Exact(_)) as u64;
+                        self.push(nb, s, p);
+                    }
                 }
-            };
-            if let Some(s) = s {
-                self.push(nb, s);
             }
         }
         self.missing = missing;
@@ -250,30 +353,24 @@ impl SearchState {
         self.out = out;
     }
 
-    /// Pops up to `n` not-yet-returned candidates within the beam, nearest estimate
+    /// Fills `picked` with up to `n` not-yet-returned beam candidates, nearest estimate
     /// first. When none is left in the beam, doubles `ef` (to at least `k`) and expands
     /// further; empty only when the reachable graph is exhausted.
-    fn pick(&mut self, store: &mut dyn SearchStore, n: usize, k: usize) -> Vec<u32> {
+    fn pick(&mut self, store: &mut dyn SearchStore, n: usize, k: usize) {
         loop {
-            let bound = if self.frontier.is_empty() || self.top.len() < self.ef {
-                Dist(f32::INFINITY)
-            } else {
-                *self.top.peek().unwrap()
-            };
-            let mut picked = Vec::with_capacity(n.min(self.pool.len()));
-            while picked.len() < n {
-                match self.pool.peek() {
-                    Some(&Reverse((d, idx))) if d <= bound => {
-                        self.pool.pop();
-                        picked.push(idx);
-                    }
-                    _ => break,
+            self.picked.clear();
+            for &(_, idx) in &self.beam.items {
+                if self.picked.len() >= n {
+                    break;
+                }
+                if self.nodes[idx as usize].flags & RETURNED == 0 {
+                    self.picked.push(idx);
                 }
             }
-            if !picked.is_empty() || self.frontier.is_empty() {
-                return picked;
+            if !self.picked.is_empty() || self.spill.is_empty() {
+                return;
             }
-            let ef = self.ef.saturating_mul(2).max(k);
+            let ef = self.beam.cap.saturating_mul(2).max(k);
             self.run(store, ef);
         }
     }
@@ -283,47 +380,19 @@ impl SearchState {
     /// up it doubles `ef` and continues; an empty result means the graph is exhausted.
     /// Rows of one batch are exactly ordered; across batches order is approximate.
     pub fn next_batch(&mut self, store: &mut dyn SearchStore, k: usize) -> Vec<(u64, f32)> {
-        if k == 0 {
-            return Vec::new();
-        }
-        if !self.started {
-            self.run(store, self.ef.max(k));
-        }
-        loop {
-            let picked = self.pick(store, k, k);
-            if picked.is_empty() {
-                return Vec::new();
-            }
-            self.stats.returned += picked.len() as u64;
-            let mut res = Vec::with_capacity(picked.len());
-            for idx in picked {
-                let c = &self.nodes[idx as usize];
-                let e = if c.exact.is_nan() {
-                    self.stats.exact += 1;
-                    match store.exact(c.id, &self.q) {
-                        Some(e) => e,
-                        None => continue,
-                    }
-                } else {
-                    c.exact
-                };
-                res.push((c.id, e));
-            }
-            if res.is_empty() {
-                continue;
-            }
-            res.sort_by(|a, b| a.1.total_cmp(&b.1));
-            return res;
-        }
+        let mut out = Vec::new();
+        self.next_batch_selective(store, k, 1.0, f32::INFINITY, f32::INFINITY, &mut out);
+        out.into_iter().map(|h| (h.id, h.dist)).collect()
     }
 
-    /// Returns the (at most) `k` nearest by exact distance, sorted, among the best
-    /// `ceil(k·rerank_factor)` (at least `k`) not-yet-returned candidates within the beam,
-    /// skipping the exact distance of any candidate whose `estimate − error_bound` is no
-    /// better than the k-th best exact distance found so far. Known exact distances
-    /// (expanded nodes, full-vector tuples) are used first and never filtered. Candidates
-    /// not returned, skipped or not, go back to the pool for later batches. Continuation,
-    /// widening and "never twice" work as in [`next_batch`](Self::next_batch);
+    /// Puts into `out` (cleared first) the (at most) `k` nearest by exact distance, sorted,
+    /// among the best `ceil(k·rerank_factor)` (at least `k`) not-yet-returned candidates
+    /// within the beam, skipping the exact distance of any candidate whose
+    /// `estimate − error_bound` is no better than the k-th best exact distance found so far
+    /// (`fine_bound` for estimates from a node's own fine code).
+    /// Known exact distances (expanded nodes, full-vector tuples) are used first and never
+    /// filtered. Candidates not returned, skipped or not, stay for later batches.
+    /// Continuation, widening and "never twice" work as in [`next_batch`](Self::next_batch);
     /// `error_bound = INFINITY` re-ranks every picked candidate.
     pub fn next_batch_selective(
         &mut self,
@@ -331,72 +400,77 @@ impl SearchState {
         k: usize,
         rerank_factor: f32,
         error_bound: f32,
-    ) -> Vec<(u64, f32)> {
+        fine_bound: f32,
+        out: &mut Vec<Hit>,
+    ) {
+        out.clear();
         if k == 0 {
-            return Vec::new();
+            return;
         }
         if !self.started {
-            self.run(store, self.ef.max(k));
+            self.run(store, self.beam.cap.max(k));
         }
         // `as` saturates (NaN → 0), so odd factors fall back to plain top-k.
         let budget = ((k as f32 * rerank_factor).ceil() as usize).max(k);
         loop {
-            let picked = self.pick(store, budget, k);
-            if picked.is_empty() {
-                return Vec::new();
+            self.pick(store, budget, k);
+            if self.picked.is_empty() {
+                return;
             }
-            // Max-heap of the k best (exact, pick position, node); on equal distances the
-            // earlier pick wins, like `next_batch`'s stable sort.
-            let mut best: BinaryHeap<(Dist, usize, u32)> = BinaryHeap::with_capacity(k + 1);
-            let mut back = Vec::new();
-            let offer = |best: &mut BinaryHeap<_>, back: &mut Vec<u32>, e: f32, pos, idx| {
-                best.push((Dist(e), pos, idx));
-                if best.len() > k {
-                    back.push(best.pop().unwrap().2);
+            // The k best so far as (exact, pick position, node), sorted; on equal distances
+            // the earlier pick wins.
+            let mut best = std::mem::take(&mut self.best);
+            best.clear();
+            let offer = |best: &mut Vec<(f32, usize, u32)>, e: f32, pos: usize, idx: u32| {
+                if best.len() >= k && (e, pos) >= (best[k - 1].0, best[k - 1].1) {
+                    return;
                 }
+                let at = best.partition_point(|b| (b.0, b.1) < (e, pos));
+                best.insert(at, (e, pos, idx));
+                best.truncate(k);
             };
             // Free exact distances first: they tighten the k-th bound before any is paid for.
-            for (pos, &idx) in picked.iter().enumerate() {
+            for (pos, &idx) in self.picked.iter().enumerate() {
                 let e = self.nodes[idx as usize].exact;
                 if !e.is_nan() {
-                    offer(&mut best, &mut back, e, pos, idx);
+                    offer(&mut best, e, pos, idx);
                 }
             }
             let mut dead = 0;
-            for (pos, &idx) in picked.iter().enumerate() {
+            for pos in 0..self.picked.len() {
+                let idx = self.picked[pos];
                 let c = &self.nodes[idx as usize];
                 if !c.exact.is_nan() {
                     continue;
                 }
-                // Estimates rise along `picked`, so once this holds it holds for the rest
-                // of the unknown ones too; testing each is as cheap as breaking out.
-                if best.len() >= k && c.approx - error_bound >= best.peek().unwrap().0 .0 {
+                let bound = if c.flags & FINE != 0 { fine_bound } else { error_bound };
+                if best.len() >= k && c.approx - bound >= best[k - 1].0 {
                     self.stats.filtered += 1;
-                    back.push(idx);
                     continue;
                 }
                 self.stats.exact += 1;
-                match store.exact(c.id, &self.q) {
+                let payload = (c.payload != NO_PAYLOAD).then_some(c.payload);
+                match store.exact(c.id, payload, &self.q) {
                     Some(e) => {
                         self.nodes[idx as usize].exact = e;
-                        offer(&mut best, &mut back, e, pos, idx);
+                        offer(&mut best, e, pos, idx);
                     }
-                    None => dead += 1,
+                    None => {
+                        self.nodes[idx as usize].flags |= RETURNED;
+                        dead += 1;
+                    }
                 }
             }
-            for idx in back {
-                let d = Dist(self.nodes[idx as usize].approx);
-                self.pool.push(Reverse((d, idx)));
-            }
             self.stats.returned += (best.len() + dead) as u64;
-            if best.is_empty() {
-                continue; // all dead
+            for &(d, _, idx) in &best {
+                let c = &mut self.nodes[idx as usize];
+                c.flags |= RETURNED;
+                out.push(Hit { id: c.id, dist: d, payload: (c.payload != NO_PAYLOAD).then_some(c.payload) });
             }
-            return best
-                .into_sorted_vec()
-                .into_iter()
-                .map(|(d, _, idx)| (self.nodes[idx as usize].id, d.0))
-                .collect();
+            self.best = best;
+            if !out.is_empty() {
+                return;
+            }
         }
     }
 }

@@ -125,7 +125,8 @@ impl StorageKind {
 
 pub const META_MAGIC: u32 = 0x5653_4147; // "VSAG"
 /// 2: heap TID array per node (`MAX_HEAP_TIDS`), no own code with full vectors.
-pub const META_VERSION: u32 = 2;
+/// 3: optional fine quantizer for own codes (version 2 pages read as "none").
+pub const META_VERSION: u32 = 3;
 
 /// Contents of the metapage's single item (96 bytes). `repr(C)` with explicit padding so
 /// it is `Pod`; read it with [`MetaPage::from_bytes`] (copies, so page alignment is moot).
@@ -141,7 +142,9 @@ pub struct MetaPage {
     pub quantizer: u8,
     /// `StorageKind as u8`.
     pub storage: u8,
-    pub _pad0: u8,
+    /// `QuantizerKind as u8` of the own codes of a two-precision index; 0 = none (own codes,
+    /// if any, use `quantizer`).
+    pub fine_quantizer: u8,
     pub m: u16,
     pub ef_construction: u16,
     pub inline_cap: u16,
@@ -164,7 +167,12 @@ pub struct MetaPage {
     /// re-rank skips candidates whose estimate minus this cannot enter the top results.
     pub error_bound: f32,
     pub _pad3: u32,
-    pub reserved: [u64; 3],
+    /// With `fine_quantizer`: the first `nav_param_len` parameter bytes are `quantizer`'s,
+    /// the rest the fine quantizer's.
+    pub nav_param_len: u32,
+    /// `error_bound` of the fine quantizer's estimates.
+    pub fine_error_bound: f32,
+    pub reserved: [u64; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,7 +232,7 @@ impl MetaPage {
         if m.magic != META_MAGIC {
             return Err(MetaError::BadMagic(m.magic));
         }
-        if m.version != META_VERSION {
+        if m.version != META_VERSION && m.version != 2 {
             return Err(MetaError::BadVersion(m.version));
         }
         if metric_from_u8(m.metric).is_none() {
@@ -232,6 +240,9 @@ impl MetaPage {
         }
         if QuantizerKind::from_u8(m.quantizer).is_none() {
             return Err(MetaError::BadField("quantizer"));
+        }
+        if m.fine_quantizer != 0 && (QuantizerKind::from_u8(m.fine_quantizer).is_none() || m.nav_param_len > m.param_len) {
+            return Err(MetaError::BadField("fine quantizer"));
         }
         if StorageKind::from_u8(m.storage).is_none() {
             return Err(MetaError::BadField("storage"));

@@ -6,7 +6,8 @@
 //! 12                  MAX_HEAP_TIDS heap TID slots, 6 bytes each (block u32, offset u16)
 //! 12 + 6·T            m neighbour slots, 6 bytes each (same encoding, native endian)
 //! align4(..)          vector: dim × f32            (only if store_vector)
-//! ...                 own code: code_size bytes    (only if !store_vector)
+//! ...                 own code: own_code_size bytes (only if !store_vector; a finer
+//!                     quantizer's code in a two-precision index, else the inline one's)
 //! ...                 inline codes: inline_cap × code_size, slot i = code of neighbour i
 //! ```
 //! Heap TIDs `0..n_heap_tids` are valid and compact: rows whose index vectors are
@@ -91,8 +92,10 @@ pub struct NodeLayout {
     pub m: usize,
     pub inline_cap: usize,
     pub store_vector: bool,
-    /// Bytes of one code (own code and each inline code).
+    /// Bytes of one inline code (and of the own code, unless `own_code_size` differs).
     pub code_size: usize,
+    /// Bytes of the node's own code (0 with `store_vector`).
+    pub own_code_size: usize,
     /// Exact tuple length to hand to `PageAddItem` (it occupies `maxalign(tuple_size)`).
     pub tuple_size: usize,
     vec_off: usize,
@@ -111,6 +114,19 @@ impl NodeLayout {
         store_vector: bool,
         code_size: usize,
     ) -> Result<NodeLayout, LayoutError> {
+        Self::two_precision(dim, m, redundancy, store_vector, code_size, code_size)
+    }
+
+    /// [`new`](Self::new) with an own code of `own_code_size` bytes (a finer quantizer than
+    /// the inline codes'; ignored with `store_vector`).
+    pub fn two_precision(
+        dim: usize,
+        m: usize,
+        redundancy: f32,
+        store_vector: bool,
+        code_size: usize,
+        own_code_size: usize,
+    ) -> Result<NodeLayout, LayoutError> {
         if dim == 0 {
             return Err(LayoutError::Invalid(
                 "vsag: dimension must be at least 1".into(),
@@ -126,9 +142,9 @@ impl NodeLayout {
                 "vsag: redundancy must be between 0 and 1, got {redundancy}"
             )));
         }
-        let base = Self::with_cap(dim, m, 0, store_vector, code_size);
+        let base = Self::with_cap(dim, m, 0, store_vector, code_size, own_code_size);
         if base.tuple_size > MAX_TUPLE {
-            let max_dim = Self::max_dim(m, store_vector, |d| code_size_scaled(code_size, dim, d));
+            let max_dim = Self::max_dim(m, store_vector, |d| code_size_scaled(own_code_size, dim, d));
             return Err(LayoutError::TooLarge {
                 dim,
                 m,
@@ -147,6 +163,7 @@ impl NodeLayout {
             want.min(fit).min(m),
             store_vector,
             code_size,
+            own_code_size,
         ))
     }
 
@@ -156,10 +173,12 @@ impl NodeLayout {
         inline_cap: usize,
         store_vector: bool,
         code_size: usize,
+        own_code_size: usize,
     ) -> NodeLayout {
+        let own_code_size = if store_vector { 0 } else { own_code_size };
         let vec_off = (SLOTS_OFF + SLOT * m + 3) & !3;
         let code_off = vec_off + if store_vector { 4 * dim } else { 0 };
-        let inline_off = code_off + if store_vector { 0 } else { code_size };
+        let inline_off = code_off + own_code_size;
         let tuple_size = inline_off + inline_cap * code_size;
         NodeLayout {
             dim,
@@ -167,6 +186,7 @@ impl NodeLayout {
             inline_cap,
             store_vector,
             code_size,
+            own_code_size,
             tuple_size,
             vec_off,
             code_off,
@@ -178,7 +198,8 @@ impl NodeLayout {
     /// option validation. `code_size_of` maps a dimension to the quantizer's code size.
     pub fn max_dim(m: usize, store_vector: bool, code_size_of: impl Fn(usize) -> usize) -> usize {
         let fits = |d: usize| {
-            Self::with_cap(d, m, 0, store_vector, code_size_of(d)).tuple_size <= MAX_TUPLE
+            let c = code_size_of(d);
+            Self::with_cap(d, m, 0, store_vector, c, c).tuple_size <= MAX_TUPLE
         };
         let (mut lo, mut hi) = (0usize, MAX_TUPLE + 1); // fits(lo) (vacuously for 0), !fits(hi)
         while hi - lo > 1 {
@@ -295,7 +316,7 @@ impl<'a> NodeRef<'a> {
     pub fn own_code(&self) -> Option<&'a [u8]> {
         let l = self.layout;
         l.has_own_code()
-            .then(|| &self.data[l.code_off..l.code_off + l.code_size])
+            .then(|| &self.data[l.code_off..l.code_off + l.own_code_size])
     }
     /// Code of neighbour `i`, if stored inline.
     pub fn inline_code(&self, i: usize) -> Option<&'a [u8]> {
@@ -336,7 +357,7 @@ impl<'a> NodeMut<'a> {
             layout.store_vector,
             "vector presence must match layout"
         );
-        assert_eq!(own_code.len(), layout.code_size, "own code size");
+        assert!(!layout.has_own_code() || own_code.len() == layout.own_code_size, "own code size");
         assert!(first_tid.is_valid(), "invalid heap TID");
         data[..layout.tuple_size].fill(0);
         let mut n = NodeMut { layout, data };
@@ -357,7 +378,7 @@ impl<'a> NodeMut<'a> {
                 .copy_from_slice(bytemuck::cast_slice(v));
         }
         if layout.has_own_code() {
-            n.data[layout.code_off..layout.code_off + layout.code_size].copy_from_slice(own_code);
+            n.data[layout.code_off..layout.code_off + layout.own_code_size].copy_from_slice(own_code);
         }
         n
     }

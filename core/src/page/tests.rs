@@ -122,7 +122,7 @@ fn metapage_round_trip() {
     let l = NodeLayout::new(384, 32, 0.5, true, sq8(384)).unwrap();
     let mut mp = MetaPage::new(Metric::Cosine, QuantizerKind::Sq8, &l);
     assert_eq!(mp.error_bound, f32::INFINITY, "filter off unless measured");
-    assert_eq!(mp.version, 2);
+    assert_eq!(mp.version, 3);
     mp.alpha = 1.2;
     mp.ef_construction = 128;
     mp.set_entry(Some(ItemPointer::new(9, 3)));
@@ -142,6 +142,47 @@ fn metapage_round_trip() {
     assert!(MetaPage::from_bytes(&buf[..10]).is_err());
     mp.set_entry(None);
     assert_eq!(mp.entry(), None);
+    // Version 2 (no fine quantizer: the fields were reserved zeros) still reads.
+    let mut v2 = mp;
+    v2.version = 2;
+    assert_eq!(MetaPage::from_bytes(v2.as_bytes()).unwrap().fine_quantizer, 0);
+    v2.version = 4;
+    assert!(matches!(MetaPage::from_bytes(v2.as_bytes()), Err(MetaError::BadVersion(4))));
+    // A fine quantizer must be known and its parameters inside the parameter bytes.
+    let mut two = mp;
+    two.fine_quantizer = QuantizerKind::Sq4 as u8;
+    two.param_len = 100;
+    two.nav_param_len = 60;
+    assert!(MetaPage::from_bytes(two.as_bytes()).is_ok());
+    two.nav_param_len = 101;
+    assert!(MetaPage::from_bytes(two.as_bytes()).is_err());
+    two.nav_param_len = 60;
+    two.fine_quantizer = 9;
+    assert!(MetaPage::from_bytes(two.as_bytes()).is_err());
+}
+
+#[test]
+fn two_precision_layout_has_its_own_code_size() {
+    let (dim, m) = (384, 26);
+    let bit = QuantizerKind::Bit.code_size(dim);
+    let sq4 = QuantizerKind::Sq4.code_size(dim);
+    let l = NodeLayout::two_precision(dim, m, 1.0, false, bit, sq4).unwrap();
+    assert_eq!((l.code_size, l.own_code_size, l.inline_cap), (bit, sq4, m));
+    let one = NodeLayout::new(dim, m, 1.0, false, bit).unwrap();
+    assert_eq!(l.tuple_size, one.tuple_size - bit + sq4);
+    // The default codes (1-bit inline, SQ4 own) keep four 384-d nodes per page.
+    assert_eq!(l.tuples_per_page(), 4);
+    let own: Vec<u8> = (0..sq4).map(|i| i as u8).collect();
+    let nb: Vec<u8> = vec![7; bit];
+    let mut buf = vec![0u8; l.tuple_size];
+    let mut n = NodeMut::init(&l, &mut buf, ItemPointer::new(1, 1), None, &own);
+    n.set_neighbours(&[(ItemPointer::new(2, 1), Some(&nb))]);
+    let r = n.as_ref();
+    assert_eq!(r.own_code(), Some(own.as_slice()));
+    assert_eq!(r.inline_code(0), Some(nb.as_slice()));
+    // Full vectors carry no own code whatever its size.
+    let full = NodeLayout::two_precision(dim, m, 0.0, true, bit, sq4).unwrap();
+    assert_eq!(full.own_code_size, 0);
 }
 
 #[test]

@@ -179,6 +179,7 @@ impl Bit {
                 kernel: popcount::select(),
                 l1: (metric == Metric::L1).then(|| Box::new(self.clone())),
             })),
+            fine: None,
         }
     }
 

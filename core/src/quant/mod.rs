@@ -214,9 +214,20 @@ pub struct PreparedQuery {
     pub(crate) query: Vec<f32>,
     pub(crate) q_norm2: f32,
     pub(crate) scoring: Scoring,
+    /// The same query prepared for the index's second, finer quantizer (own codes).
+    pub(crate) fine: Option<Box<PreparedQuery>>,
 }
 
 impl PreparedQuery {
+    /// Attaches the query prepared for a finer quantizer (see [`fine`](Self::fine)).
+    pub fn with_fine(mut self, fine: PreparedQuery) -> Self {
+        self.fine = Some(Box::new(fine));
+        self
+    }
+    /// The query for the finer quantizer of a two-precision index, if any.
+    pub fn fine(&self) -> Option<&PreparedQuery> {
+        self.fine.as_deref()
+    }
     pub fn metric(&self) -> Metric {
         self.metric
     }
@@ -241,6 +252,22 @@ impl PreparedQuery {
     #[inline]
     pub fn exact(&self, v: &[f32]) -> f32 {
         index_distance(self.metric, &self.query, v)
+    }
+    /// [`exact`](Self::exact) for a vector as stored in the table, i.e. not yet normalised
+    /// for cosine: saves the caller a normalised copy.
+    #[inline]
+    pub fn exact_raw(&self, v: &[f32]) -> f32 {
+        match self.metric {
+            Metric::Cosine => {
+                let n = distance::norm_squared(v).sqrt();
+                if n > 0.0 {
+                    1.0 - distance::dot(&self.query, v) / n
+                } else {
+                    1.0
+                }
+            }
+            m => index_distance(m, &self.query, v),
+        }
     }
 }
 

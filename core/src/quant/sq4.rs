@@ -170,6 +170,7 @@ impl Sq4 {
                 kernel: kernel4::select(),
                 l1: l1.map(|aux| (aux, self.step.clone())),
             }),
+            fine: None,
         }
     }
 

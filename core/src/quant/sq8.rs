@@ -128,6 +128,7 @@ impl Sq8 {
                 bias,
                 kernel: kernel::select(),
             },
+            fine: None,
         }
     }
 

@@ -72,6 +72,42 @@ SELECT exact_distances AS exact_all FROM vsag_last_scan_stats();
 RESET vsag.rerank;
 RESET vsag.ef_search;
 
+-- two precisions, the default from 64 dimensions on: 1-bit inline codes navigate, each
+-- node's own SQ4 (or SQ8) code ranks the beam and spares most exact distances
+CREATE FUNCTION qbig_recall(k int) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE hits int := 0; r record; got int[]; want int[];
+BEGIN
+    FOR r IN SELECT v FROM qbig WHERE id % 100 = 1 LOOP
+        SET LOCAL enable_seqscan = off;
+        SELECT array_agg(id) INTO got FROM (SELECT id FROM qbig ORDER BY v <-> r.v LIMIT k) s;
+        SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+        SELECT array_agg(id) INTO want FROM (SELECT id FROM qbig ORDER BY v <-> r.v LIMIT k) s;
+        RESET enable_indexscan;
+        hits := hits + (SELECT count(*) FROM unnest(got) g WHERE g = ANY (want));
+    END LOOP;
+    RETURN hits::float8 / (20 * k);
+END $$;
+DROP INDEX qbig_bit;
+SET vsag.ef_search = 100;
+CREATE INDEX qbig_two ON qbig USING vsag (v vector_l2_ops);
+SELECT qbig_recall(10) >= 0.95 AS two_precision_recall;
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM qbig ORDER BY v <-> (SELECT v FROM qbig WHERE id = 7) LIMIT 10) s;
+SELECT exact_distances AS exact_two FROM vsag_last_scan_stats() \gset
+DROP INDEX qbig_two;
+CREATE INDEX qbig_one ON qbig USING vsag (v vector_l2_ops) WITH (quantizer = 'bit', fine_quantizer = none);
+SELECT count(*) FROM (SELECT id FROM qbig ORDER BY v <-> (SELECT v FROM qbig WHERE id = 7) LIMIT 10) s;
+SELECT :exact_two < exact_distances AS fewer_exact_with_two_precisions FROM vsag_last_scan_stats();
+DROP INDEX qbig_one;
+CREATE INDEX qbig_sq8 ON qbig USING vsag (v vector_l2_ops) WITH (fine_quantizer = sq8);
+SELECT qbig_recall(10) >= 0.95 AS sq8_own_code_recall;
+DROP INDEX qbig_sq8;
+RESET enable_seqscan;
+RESET vsag.ef_search;
+-- full vectors need no own code: the option is accepted and has no effect
+CREATE INDEX qbig_full2 ON qbig USING vsag (v vector_l2_ops) WITH (storage = full, fine_quantizer = sq8);
+DROP INDEX qbig_full2;
+
 -- re-rank from the heap after updates: HOT (non-indexed column) and non-HOT (the vector)
 CREATE TABLE qh (id int PRIMARY KEY, note text, v vector(3)) WITH (fillfactor = 50);
 INSERT INTO qh SELECT i, 'x', ARRAY[i, i, i] FROM generate_series(1, 300) i;
@@ -90,6 +126,7 @@ RESET enable_seqscan;
 -- bad option values
 CREATE INDEX ON qz USING vsag (v vector_l2_ops) WITH (quantizer = pq);
 CREATE INDEX ON qz USING vsag (v vector_l2_ops) WITH (storage = disk);
+CREATE INDEX ON qz USING vsag (v vector_l2_ops) WITH (fine_quantizer = 'bit');
 CREATE INDEX ON qz USING vsag (((v + v)::vector(6)) vector_l2_ops) WITH (storage = codes);
 -- storage = auto (the default) keeps full vectors for an expression index
 CREATE INDEX qz_expr ON qz USING vsag (((v + v)::vector(6)) vector_l2_ops);
