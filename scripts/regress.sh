@@ -2,6 +2,11 @@
 # SQL regression tests (tests/pg_regress/{sql,expected}) with pg_regress against a private
 # cluster started as `postgres`. Assumes the extension is installed (scripts/test.sh does it).
 source "$(dirname "$0")/lib.sh"
+# Another PostgreSQL (scripts/test-versions.sh: the PyPI wheels' 16 and 18) via its bin directory.
+if [ -n "${VSAG_REGRESS_PG_BIN:-}" ]; then
+    PG_BIN="$VSAG_REGRESS_PG_BIN"
+    PG_CONFIG="$PG_BIN/pg_config"
+fi
 REG_DIR="${VSAG_REGRESS_DIR:-/tmp/vsag-regress}"
 REG_PORT="${VSAG_REGRESS_PORT:-5498}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
@@ -15,13 +20,13 @@ as_root chown postgres:postgres "$OUT"
 as_root cp -r "$REPO/tests/pg_regress/sql" "$REPO/tests/pg_regress/expected" "$OUT/"
 as_root chown -R postgres:postgres "$OUT"
 
-PSQL=(psql -X -q -h "$REG_DIR" -p "$REG_PORT" -U postgres -d postgres)
+PSQL=("$PG_BIN/psql" -X -q -h "$REG_DIR" -p "$REG_PORT" -U postgres -d postgres)
 "${PSQL[@]}" -c "DROP DATABASE IF EXISTS vsag_regress" -c "CREATE DATABASE vsag_regress"
 
 mapfile -t TESTS < <(cd "$REPO/tests/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
 log "pg_regress: ${#TESTS[@]} tests"
 set +e
-as_root sudo -u postgres "$PG_REGRESS" --use-existing --host="$REG_DIR" --port="$REG_PORT" \
+as_root sudo -u postgres "$PG_REGRESS" --use-existing --bindir="$PG_BIN" --host="$REG_DIR" --port="$REG_PORT" \
     --inputdir="$OUT" --outputdir="$OUT" --dbname=vsag_regress "${TESTS[@]}" | tee "$OUT/summary.txt"
 status=${PIPESTATUS[0]}
 set -e

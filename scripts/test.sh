@@ -61,6 +61,9 @@ if [ "${VSAG_QUICK:-0}" != 1 ]; then
         total_failed=$((total_failed + 1)); failures=$((failures + 1))
         echo "bench smoke: 0 passed, 1 failed"
     fi
+
+    # PostgreSQL 16 and 18 from PyPI wheels: build, pg_regress, pgvector coexistence (scripts/test-versions.sh)
+    bash "$REPO/scripts/test-versions.sh" 2>&1 | tee "$LOGS/versions.log"; [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1)); count_from "$LOGS/versions.log"
 fi
 
 echo "sql+durability+bench: ${total_passed} passed, ${total_failed} failed"

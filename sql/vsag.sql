@@ -1,6 +1,43 @@
 -- vsag extension objects. Declared by hand (like pgvector's script) so order and
 -- properties are explicit; C symbols live in the vsag shared library.
+--
+-- Two modes, chosen once, when CREATE EXTENSION vsag runs:
+--   * standalone (no pgvector in the database): vsag creates its own `vector` type, its
+--     functions, operators, casts and aggregates (the first block below);
+--   * beside pgvector (extension "vector" already installed): pgvector's `vector` has the
+--     same in-memory layout (int32 varlena header, int16 dim, int16 unused, float4[]), so vsag
+--     creates no type at all and builds its access method and operator classes on pgvector's
+--     type, operators and distance functions (same names as vsag's: the index reads the
+--     metric from the support function's name, src/am/index.rs).
+-- Why one extension that detects pgvector rather than a companion `vsag_pgvector` with
+-- requires = 'vsag, vector' (the hstore_plpython3u pattern): `CREATE EXTENSION vsag` must
+-- itself succeed in a pgvector database, so vsag's script has to skip its type there anyway,
+-- and `cargo pgrx install` installs one control file and script per crate, so a companion
+-- would be one more file for every installer to copy and one more step for users. The
+-- dependency on pgvector is still recorded, per object: vsag's operator classes depend on
+-- pgvector's type and operators, so DROP EXTENSION vector refuses while vsag is installed and
+-- DROP EXTENSION vector CASCADE takes vsag (and its indexes) with it.
+-- pg_dump writes CREATE EXTENSION vector before vsag (no extension-level dependency orders
+-- them, and it falls back to name order), so a restore picks the same mode; the restore is
+-- checked by tests/pgvector/coexist.py.
+-- Update scripts (vsag--A--B.sql) must branch the same way for type-level objects: the mode
+-- is "standalone" iff type vector is a member of extension vsag (pg_depend deptype 'e').
 
+DO $mode$
+DECLARE
+    pgvector_schema name;
+BEGIN
+    SELECT n.nspname INTO pgvector_schema
+      FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'vector';
+    IF pgvector_schema IS NOT NULL THEN
+        -- CREATE EXTENSION sets search_path to vsag's schema only; add pgvector's so the
+        -- operator classes below resolve its type and operators (restored when the script ends).
+        PERFORM pg_catalog.set_config('search_path',
+            pg_catalog.current_setting('search_path') || ', ' || pg_catalog.quote_ident(pgvector_schema), true);
+        RETURN;
+    END IF;
+    EXECUTE $standalone$
 -- ---------------------------------------------------------------- vector type
 CREATE TYPE vector;
 
@@ -151,6 +188,9 @@ CREATE AGGREGATE sum(vector) (
     COMBINEFUNC = vector_add,
     PARALLEL = SAFE
 );
+    $standalone$;
+END
+$mode$;
 
 -- ---------------------------------------------------------------- vsag index access method
 CREATE FUNCTION vsag_amhandler(internal) RETURNS index_am_handler

@@ -34,6 +34,15 @@ class Dataset:
         return self.base.shape[1]
 
 
+def find_prefix(spec, dirs):
+    """The fvecs path prefix for `spec`: `spec` itself if `spec`.base.fvecs exists, else the
+    first of `dirs` holding `spec`.base.fvecs; None when there is none."""
+    for prefix in [spec] + [os.path.join(d, spec) for d in dirs]:
+        if os.path.exists(prefix + ".base.fvecs"):
+            return prefix
+    return None
+
+
 def load_fvecs_dataset(prefix, metric, limit=None, nqueries=None):
     """`prefix`.base.fvecs, .query.fvecs, .gt-<metric>.ivecs. With `limit`, only the first
     `limit` base rows are used and ground truth is recomputed exactly."""

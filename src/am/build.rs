@@ -56,8 +56,8 @@ pub struct BuildConfig {
 pub unsafe fn build_config(index: Relation) -> BuildConfig {
     let opts = VsagOptions::of(index);
     let metric = opclass_metric(index);
-    let attr = (*(*index).rd_att).attrs.as_slice(1)[0];
-    let dim = attr.atttypmod;
+    // Through pgrx: PostgreSQL 18 changed how a tuple descriptor lays out its attributes.
+    let dim = pgrx::PgTupleDesc::from_pg_unchecked((*index).rd_att).get(0).map_or(-1, |a| a.atttypmod);
     if dim < 1 {
         error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "column does not have dimensions (use vector(n) to index it with vsag)");
     }

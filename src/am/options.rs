@@ -232,7 +232,14 @@ pub unsafe fn init() {
 }
 
 fn elt(name: &'static CStr, ty: pg_sys::relopt_type::Type, offset: usize) -> pg_sys::relopt_parse_elt {
-    pg_sys::relopt_parse_elt { optname: name.as_ptr(), opttype: ty, offset: offset as i32 }
+    pg_sys::relopt_parse_elt {
+        optname: name.as_ptr(),
+        opttype: ty,
+        offset: offset as i32,
+        // PostgreSQL 18 can also record whether an option was given; 0 = not wanted.
+        #[cfg(feature = "pg18")]
+        isset_offset: 0,
+    }
 }
 
 #[pgrx::pg_guard]
