@@ -17,6 +17,8 @@ pub const ALPHA_DEFAULT: f64 = 1.2;
 pub const REDUNDANCY_DEFAULT: f64 = 1.0;
 
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
+/// Beam candidates whose pages are prefetched ahead of their expansion (0 = off).
+pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 pub static RERANK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static RERANK_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(4.0);
@@ -215,6 +217,16 @@ pub unsafe fn init() {
         &EF_SEARCH,
         1,
         10_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vsag.prefetch_depth",
+        c"Beam candidates whose index pages are prefetched ahead of their expansion",
+        c"Before expanding a node the scan asks for the pages of the next this many candidates (PrefetchBuffer), so reads from disk overlap; 0 turns it off.",
+        &PREFETCH_DEPTH,
+        0,
+        64,
         GucContext::Userset,
         GucFlags::default(),
     );

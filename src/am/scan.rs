@@ -11,7 +11,7 @@
 
 use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{EF_SEARCH, MAX_SCAN_TUPLES, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::options::{EF_SEARCH, MAX_SCAN_TUPLES, PREFETCH_DEPTH, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
 use super::pages::{self, PAGE_NODE};
 use super::store::PgStore;
 use crate::fmgr::error;
@@ -19,7 +19,7 @@ use crate::vector::VectorArg;
 use pgrx::pg_guard;
 use pgrx::pg_sys::{self, IndexScanDesc, Relation};
 use pgrx::PgSqlErrorCode;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use vsag_core::graph::{Hit, SearchState, SearchStats};
 use vsag_core::page::{ItemPointer, NodeRef};
@@ -35,6 +35,9 @@ pub struct ScanCounters {
 
 thread_local! {
     pub static LAST_SCAN: Cell<ScanCounters> = Cell::new(ScanCounters::default());
+    /// A finished scan's search state, for the next scan of this backend: its arrays and
+    /// visited set are already grown, so a warm query allocates nothing for the search.
+    static SPARE: RefCell<Option<SearchState>> = const { RefCell::new(None) };
 }
 
 enum Mode {
@@ -169,10 +172,17 @@ pub unsafe extern "C-unwind" fn amrescan(
     if let Some(h) = store.heap.as_mut() {
         h.fetched = 0;
     }
-    match s.search.as_mut() {
-        Some(search) => search.reset(q, entry.to_u64()),
-        None => s.search = Some(SearchState::new(q, entry.to_u64())),
+    if s.search.is_none() {
+        s.search = SPARE.with(|c| c.borrow_mut().take());
     }
+    let search = match s.search.as_mut() {
+        Some(search) => {
+            search.reset(q, entry.to_u64());
+            search
+        }
+        None => s.search.insert(SearchState::new(q, entry.to_u64())),
+    };
+    search.set_prefetch_depth(PREFETCH_DEPTH.get() as usize);
     s.mode = Mode::Search;
 }
 
@@ -269,9 +279,13 @@ unsafe fn walk_next(index: Relation, block: &mut u32, offset: &mut u16, nblocks:
 pub unsafe extern "C-unwind" fn amendscan(scan: IndexScanDesc) {
     let h = (*scan).opaque as *mut Holder;
     if !h.is_null() && !(*h).state.is_null() {
-        let s = Box::from_raw((*h).state);
+        let mut s = Box::from_raw((*h).state);
         (*h).state = std::ptr::null_mut();
         s.publish();
+        // Keep it unless a long continuation made it big.
+        if let Some(search) = s.search.take().filter(|x| x.footprint() <= 4 << 20) {
+            SPARE.with(|c| *c.borrow_mut() = Some(search));
+        }
         drop(s);
     }
 }

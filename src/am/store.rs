@@ -161,6 +161,13 @@ impl SearchStore for PgStore {
         }
     }
 
+    fn prefetch(&mut self, id: u64) {
+        // Starts an OS read for a page not in shared buffers; a cheap lookup otherwise.
+        unsafe {
+            pg_sys::PrefetchBuffer(self.index, pg_sys::ForkNumber::MAIN_FORKNUM, ItemPointer::from_u64(id).block);
+        }
+    }
+
     fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32> {
         if self.st.layout.store_vector {
             return self

@@ -81,6 +81,8 @@ pub trait SearchStore {
     /// Exact distance for re-ranking; `None` if the node is dead (it is skipped). `payload`
     /// is what an earlier read of the node returned, if any.
     fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32>;
+    /// Hint: node `id` is likely to be expanded soon (e.g. start reading its page).
+    fn prefetch(&mut self, _id: u64) {}
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,6 +118,8 @@ const EXPANDED: u8 = 1;
 const RETURNED: u8 = 2;
 /// `approx` is the node's own fine estimate (error `fine_bound`), not an inline code's.
 const FINE: u8 = 4;
+/// `SearchStore::prefetch` was called for it.
+const PREFETCHED: u8 = 8;
 const NO_PAYLOAD: u64 = u64::MAX;
 
 struct Cand {
@@ -181,6 +185,8 @@ pub struct SearchState {
     fetched: Vec<Option<(Score, Option<u64>)>>,
     picked: Vec<u32>,
     best: Vec<(f32, usize, u32)>,
+    /// How many of the next unexpanded beam candidates to prefetch before each expansion.
+    prefetch_depth: usize,
     stats: SearchStats,
 }
 
@@ -199,8 +205,15 @@ impl SearchState {
             fetched: Vec::new(),
             picked: Vec::new(),
             best: Vec::new(),
+            prefetch_depth: 0,
             stats: SearchStats::default(),
         }
+    }
+    /// Deterministic-access prefetch: before expanding the nearest unexpanded candidate, ask
+    /// the store to start fetching the next `depth` ones (the beam's order is the order in
+    /// which they will most likely be read). 0 turns it off.
+    pub fn set_prefetch_depth(&mut self, depth: usize) {
+        self.prefetch_depth = depth;
     }
     /// Starts a new search, keeping every buffer (O(1) for the visited set).
     pub fn reset(&mut self, q: PreparedQuery, entry: u64) {
@@ -214,6 +227,12 @@ impl SearchState {
         self.beam.cursor = 0;
         self.spill.clear();
         self.stats = SearchStats::default();
+    }
+    /// Approximate heap bytes held (to decide whether keeping the state for reuse is cheap).
+    pub fn footprint(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Cand>()
+            + self.visited.capacity() * 12
+            + (self.beam.items.capacity() + self.spill.capacity() + self.picked.capacity()) * 8
     }
     pub fn query(&self) -> &PreparedQuery {
         &self.q
@@ -291,7 +310,27 @@ impl SearchState {
                 beam.cursor += 1;
             }
             let Some(&(_, idx)) = beam.items.get(beam.cursor) else { break };
+            if self.prefetch_depth > 0 {
+                self.prefetch_ahead(store);
+            }
             self.expand(store, idx);
+        }
+    }
+
+    fn prefetch_ahead(&mut self, store: &mut dyn SearchStore) {
+        let mut left = self.prefetch_depth;
+        for &(_, i) in &self.beam.items[self.beam.cursor + 1..] {
+            if left == 0 {
+                break;
+            }
+            let c = &mut self.nodes[i as usize];
+            if c.flags & EXPANDED == 0 {
+                left -= 1;
+                if c.flags & PREFETCHED == 0 {
+                    c.flags |= PREFETCHED;
+                    store.prefetch(c.id);
+                }
+            }
         }
     }
 

@@ -597,3 +597,60 @@ fn continued_two_precision_search_returns_every_node_once() {
     assert_eq!(seen.len(), n - n.div_ceil(5));
     assert_eq!(st.stats().expanded as usize, n);
 }
+
+/// Records `prefetch` hints and which nodes were read for expansion.
+struct Recorder<'a> {
+    inner: MemStore<'a>,
+    prefetched: Vec<u64>,
+    expanded: Vec<u64>,
+}
+
+impl super::SearchStore for Recorder<'_> {
+    fn neighbours(
+        &mut self,
+        id: u64,
+        q: &crate::quant::PreparedQuery,
+        is_new: &mut dyn FnMut(u64) -> bool,
+        out: &mut Vec<(u64, Option<f32>)>,
+    ) -> super::Own {
+        self.expanded.push(id);
+        self.inner.neighbours(id, q, is_new, out)
+    }
+    fn estimate(&mut self, id: u64, q: &crate::quant::PreparedQuery) -> Option<(super::Score, Option<u64>)> {
+        self.inner.estimate(id, q)
+    }
+    fn exact(&mut self, id: u64, p: Option<u64>, q: &crate::quant::PreparedQuery) -> Option<f32> {
+        self.inner.exact(id, p, q)
+    }
+    fn prefetch(&mut self, id: u64) {
+        self.prefetched.push(id);
+    }
+}
+
+#[test]
+fn prefetch_hints_name_later_expansions_once_and_change_nothing() {
+    let (n, dim) = (2000, 16);
+    let data = clustered(n, dim, 10, 4);
+    let g = build(&data, dim, &BuildParams { m: 12, ef_construction: 48, ..Default::default() }, &mut quiet());
+    let quant = Quantizer::train(QuantizerKind::Sq8, dim, &data).unwrap();
+    for q in data.chunks_exact(dim).step_by(97) {
+        let mut results = Vec::new();
+        for depth in [0usize, 3] {
+            let mut rec = Recorder { inner: MemStore::new(&g, &data, dim, &quant, 12), prefetched: Vec::new(), expanded: Vec::new() };
+            let mut st = SearchState::new(quant.prepare(Metric::L2, q), g.entry as u64);
+            st.set_prefetch_depth(depth);
+            st.run(&mut rec, 32);
+            results.push((st.next_batch(&mut rec, 10), rec.expanded.clone()));
+            let hinted: HashSet<u64> = rec.prefetched.iter().copied().collect();
+            assert_eq!(hinted.len(), rec.prefetched.len(), "a node hinted twice");
+            if depth == 0 {
+                assert!(rec.prefetched.is_empty());
+            } else {
+                let expanded: HashSet<u64> = rec.expanded.iter().copied().collect();
+                let useful = hinted.iter().filter(|id| expanded.contains(id)).count();
+                assert!(!hinted.is_empty() && useful * 10 >= hinted.len() * 7, "{useful} of {} hints used", hinted.len());
+            }
+        }
+        assert_eq!(results[0], results[1], "prefetch must not change the search");
+    }
+}

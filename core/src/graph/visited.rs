@@ -28,6 +28,10 @@ impl VisitedSet {
         }
     }
 
+    /// Slots allocated.
+    pub fn capacity(&self) -> usize {
+        self.keys.len()
+    }
     pub fn len(&self) -> usize {
         self.len
     }
