@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--rerank-queries", type=int, default=200,
                     help="queries used to count exact distances with the re-rank filter on/off")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cold", action="store_true",
+                    help="cold cache: restart with small shared_buffers and drop the OS page cache before every QPS point")
     ap.add_argument("--port", type=int, default=5497)
     ap.add_argument("--root", default="/tmp/vsag-bench")
     ap.add_argument("--smoke", action="store_true", help="tiny run for CI: 5,000 vectors, 100 queries, 1 s points")
@@ -90,9 +92,10 @@ def main():
     print(f"dataset {ds.name}: {len(ds.base)} x {ds.dim}, {nq} queries, metric {ds.metric}", flush=True)
 
     server = srv.Server(args.root, args.port)
-    server.start({"shared_buffers": "4GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": 1,
-                  "max_connections": 20, "jit": "off", "fsync": "off", "synchronous_commit": "off",
-                  "checkpoint_timeout": "30min", "max_wal_size": "8GB"})
+    server.settings = {"shared_buffers": "4GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": 1,
+                       "max_connections": 20, "jit": "off", "fsync": "off", "synchronous_commit": "off",
+                       "checkpoint_timeout": "30min", "max_wal_size": "8GB"}
+    server.start(server.settings)
     try:
         res = run(server, ds, efs, nq, args)
     finally:
@@ -126,6 +129,18 @@ def create_dbs(server):
                 d.execute(f"CREATE EXTENSION {ext}")
 
 
+COLD_SHARED_BUFFERS = "32MB"
+
+
+def cold_restart(server):
+    """Restart with small shared_buffers and an empty OS page cache (root only)."""
+    server.stop()
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    server.start({**server.settings, "shared_buffers": COLD_SHARED_BUFFERS})
+
+
 def run(server, ds, efs, nq, args):
     create_dbs(server)
     for db in ("vsag_bench", "pgvector_bench"):
@@ -138,8 +153,11 @@ def run(server, ds, efs, nq, args):
     rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     res = {"dataset": {"name": ds.name, "n": len(ds.base), "dim": ds.dim, "metric": ds.metric, "queries": nq},
            "machine": machine(), "versions": {"postgres": server.version(), "vsag": rev or "unknown", "pgvector": pgv},
-           "seconds": args.seconds, "runs": []}
+           "seconds": args.seconds, "runs": [], **({"cold": COLD_SHARED_BUFFERS} if args.cold else {})}
     for system in systems(args):
+        if args.cold:  # build with the normal settings
+            server.stop()
+            server.start(server.settings)
         with measure.connect(server, system.db) as conn:
             build_s, size, table_size = measure.build(conn, system, ds.metric, "4GB")
             print(f"{system.label}: built in {build_s:.1f}s, {size / 2**20:.1f} MB", flush=True)
@@ -150,7 +168,11 @@ def run(server, ds, efs, nq, args):
             for ef in efs:
                 point = {"ef": ef, **measure.recall(conn, system, ds, ef, nq)}
                 for clients in (1, 2):
+                    if args.cold:
+                        cold_restart(server)
                     point[f"c{clients}"] = measure.throughput(server, system, ds.metric, ef, nq, clients, args.seconds)
+                if args.cold:  # the restarts closed it
+                    conn = measure.connect(server, system.db)
                 extra = ""
                 if system.name == "vsag" and args.rerank_queries:
                     point["rerank"] = measure.rerank_effect(conn, ds, ef, min(nq, args.rerank_queries))

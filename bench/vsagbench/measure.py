@@ -99,15 +99,18 @@ def rerank_effect(conn, ds, ef, nq):
         sql = query_sql(ds.metric, 10)
         for mode in ("on", "off"):
             cur.execute(f"SET vsag.rerank = {mode}")
-            hits = exact = fetched = 0
+            hits = exact = fetched = pages = 0
             for qi in range(nq):
                 cur.execute(sql, (qi,), prepare=True)
                 got = [r[0] for r in cur.fetchall()]
                 hits += len(set(got) & set(ds.gt[qi, :10].tolist()))
-                e, h = cur.execute("SELECT exact_distances, heap_fetches FROM vsag_last_scan_stats()").fetchone()
+                e, h, pr = cur.execute(
+                    "SELECT exact_distances, heap_fetches, page_reads FROM vsag_last_scan_stats()").fetchone()
                 exact += e
                 fetched += h
-            out[mode] = {"recall@10": hits / (10 * nq), "exact_per_query": exact / nq, "heap_fetches_per_query": fetched / nq}
+                pages += pr
+            out[mode] = {"recall@10": hits / (10 * nq), "exact_per_query": exact / nq,
+                         "heap_fetches_per_query": fetched / nq, "index_pages_per_query": pages / nq}
         cur.execute("RESET vsag.rerank")
     return out
 

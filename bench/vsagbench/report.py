@@ -54,6 +54,10 @@ def write(res, outdir):
     plot(res, outdir)
     md = [f"# vsag vs pgvector — {res['dataset']['name']}", ""]
     m = res["machine"]
+    if res.get("cold"):
+        md += ["**Cold cache**: before every QPS point the server restarts with shared_buffers = "
+               f"{res['cold']} and the OS page cache is dropped, so each point starts with no index "
+               "page in memory (its QPS includes warming up).", ""]
     md += [f"- Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GB RAM",
            f"- Server: {res['versions']['postgres']}; vsag {res['versions']['vsag']}; "
            f"pgvector {res['versions']['pgvector']} — both in the same server, same run",
@@ -85,13 +89,16 @@ def write(res, outdir):
     rr = [(r, p) for r in res["runs"] for p in r["sweep"] if "rerank" in p]
     if rr:
         md += ["", "## Selective re-rank (LIMIT 10, first queries)", "",
-               "| index | ef_search | recall@10 filter on | recall@10 off | exact dist./query on | off | saved |",
-               "|---|---|---|---|---|---|---|"]
+               "| index | ef_search | recall@10 filter on | recall@10 off | exact dist./query on | off | saved "
+               "| index pages/query | heap fetches/query |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for r, p in rr:
             on, off = p["rerank"]["on"], p["rerank"]["off"]
             saved = 1 - on["exact_per_query"] / off["exact_per_query"] if off["exact_per_query"] else 0
+            pages = on.get("index_pages_per_query")
             md.append(f"| {r['label']} | {p['ef']} | {on['recall@10']:.3f} | {off['recall@10']:.3f} | "
-                      f"{on['exact_per_query']:.1f} | {off['exact_per_query']:.1f} | {saved:.0%} |")
+                      f"{on['exact_per_query']:.1f} | {off['exact_per_query']:.1f} | {saved:.0%} "
+                      f"| {fmt(pages, 1)} | {on.get('heap_fetches_per_query', 0):.1f} |")
     md += ["", "![recall vs QPS](recall_qps.png)", "", "![build time and size](build_size.png)", ""]
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(md))

@@ -126,6 +126,28 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: Relation, nkeys: i32, norderb
     scan
 }
 
+/// `pgstat_count_index_scan` (a C macro): one scan in pg_stat_user_indexes.idx_scan.
+unsafe fn count_index_scan(rel: Relation) {
+    if (*rel).pgstat_info.is_null() {
+        if !(*rel).pgstat_enabled {
+            return;
+        }
+        pg_sys::pgstat_assoc_relation(rel);
+    }
+    let info = (*rel).pgstat_info;
+    if info.is_null() {
+        return;
+    }
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    {
+        (*info).t_counts.t_numscans += 1;
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    {
+        (*info).counts.numscans += 1;
+    }
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amrescan(
     scan: IndexScanDesc,
@@ -149,6 +171,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         _ => None,
     };
     let st = index::state(index);
+    count_index_scan(index);
     let Some(query) = query else {
         s.mode = Mode::Walk { block: 0, offset: 1, nblocks: pages::nblocks(index) };
         return;

@@ -155,3 +155,15 @@ SET enable_seqscan = off;
 SELECT id FROM vt ORDER BY v <-> '[1,2]' LIMIT 1;
 RESET enable_seqscan;
 SELECT 1 AS alive;
+
+-- scans are counted in pg_stat_user_indexes.idx_scan
+CREATE INDEX vi_count ON vi USING vsag (v vector_l2_ops);
+SELECT pg_stat_force_next_flush();
+SELECT idx_scan AS scans_before FROM pg_stat_user_indexes WHERE indexrelname = 'vi_count' \gset
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM vi ORDER BY v <-> (SELECT q FROM vq WHERE qid = 1) LIMIT 3) s;
+SELECT count(*) FROM (SELECT id FROM vi ORDER BY v <-> (SELECT q FROM vq WHERE qid = 2) LIMIT 3) s;
+RESET enable_seqscan;
+SELECT pg_stat_force_next_flush();
+SELECT idx_scan - :scans_before AS scans_counted FROM pg_stat_user_indexes WHERE indexrelname = 'vi_count';
+DROP INDEX vi_count;
