@@ -207,6 +207,9 @@ CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vsag AS
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vsag AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
     FUNCTION 1 cosine_distance(vector, vector);
+CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING vsag AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(vector, vector);
 
 -- consistency check: one row per problem ('error'/'warning') and a closing 'info' summary;
 -- sample > 0 also runs a self-query (at ef_search) for that many indexed rows and reports

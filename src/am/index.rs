@@ -91,6 +91,7 @@ pub unsafe fn opclass_metric(index: Relation) -> Metric {
         "vector_l2_squared_distance" => Metric::L2,
         "vector_negative_inner_product" => Metric::InnerProduct,
         "cosine_distance" => Metric::Cosine,
+        "l1_distance" => Metric::L1,
         other => error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("vsag: unsupported distance support function \"{other}\""),
