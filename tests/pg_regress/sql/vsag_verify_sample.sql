@@ -65,6 +65,9 @@ SELECT * FROM vsag_verify('vs_bad_pkey', 10);
 SELECT 1 AS alive;
 
 -- privileges: not executable by PUBLIC; when granted, only on the caller's own indexes
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_vsag_verify_user;
+RESET client_min_messages;
 CREATE ROLE regress_vsag_verify_user;
 GRANT SELECT ON vs_bad TO regress_vsag_verify_user;
 SET ROLE regress_vsag_verify_user;
