@@ -207,11 +207,18 @@ CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vsag AS
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vsag AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
     FUNCTION 1 cosine_distance(vector, vector);
+CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING vsag AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(vector, vector);
 
--- consistency check: one row per problem ('error') and a closing 'info' summary
-CREATE FUNCTION vsag_verify(index regclass)
+-- consistency check: one row per problem ('error'/'warning') and a closing 'info' summary;
+-- sample > 0 also runs a self-query (at ef_search) for that many indexed rows and reports
+-- each row the index does not return for its own vector. Reads every index page and runs
+-- queries as the caller: superusers only unless granted (and then only on own indexes).
+CREATE FUNCTION vsag_verify(index regclass, sample integer DEFAULT 0, ef_search integer DEFAULT 200)
     RETURNS TABLE (severity text, block bigint, item integer, message text)
     AS 'MODULE_PATHNAME', 'vsag_verify_wrapper' LANGUAGE C STRICT;
+REVOKE EXECUTE ON FUNCTION vsag_verify(regclass, integer, integer) FROM PUBLIC;
 
 -- counters of this backend's last vsag index scan (shows the selective re-rank at work)
 CREATE FUNCTION vsag_last_scan_stats(

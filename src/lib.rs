@@ -25,6 +25,7 @@ mod tests {
     // pgrx's runner calls; names must therefore be unique across the files.
     use pgrx::prelude::*;
     include!("../pgrx-tests/vector_type.rs");
+    include!("../pgrx-tests/index_scan.rs");
 }
 
 /// Required by `cargo pgrx test`.

@@ -6,7 +6,7 @@
 
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
-use super::options::{VsagOptions, BIT_MIN_DIM, FINE_AUTO, FINE_NONE, QUANTIZER_AUTO, STORAGE_AUTO, STORAGE_CODES};
+use super::options::{choose_quantizer, VsagOptions, FINE_AUTO, FINE_NONE, STORAGE_AUTO, STORAGE_CODES};
 use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
@@ -68,12 +68,7 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         );
     }
     let dim = dim as usize;
-    let kind = match opts.quantizer {
-        QUANTIZER_AUTO if dim >= BIT_MIN_DIM => QuantizerKind::Bit,
-        QUANTIZER_AUTO => QuantizerKind::Sq8,
-        q => QuantizerKind::from_u8(q as u8)
-            .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer")),
-    };
+    let kind = choose_quantizer(&opts, metric, dim);
     let expression = (*(*index).rd_index).indkey.values.as_slice(1)[0] == 0;
     let store_vector = match opts.storage {
         STORAGE_CODES => false,

@@ -91,6 +91,7 @@ pub unsafe fn opclass_metric(index: Relation) -> Metric {
         "vector_l2_squared_distance" => Metric::L2,
         "vector_negative_inner_product" => Metric::InnerProduct,
         "cosine_distance" => Metric::Cosine,
+        "l1_distance" => Metric::L1,
         other => error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("vsag: unsupported distance support function \"{other}\""),
@@ -183,4 +184,20 @@ pub fn to_index_space(metric: Metric, v: &[f32]) -> Vec<f32> {
         vsag_core::quant::normalize(&mut v);
     }
     v
+}
+
+/// Scans return heap TIDs collected earlier without keeping the index pages pinned, so
+/// VACUUM may remove those rows (and a new row may reuse the slot) before the executor
+/// fetches them; only an MVCC snapshot then sees the right row or none. Non-MVCC
+/// snapshots (SnapshotAny, SnapshotDirty, ...) must not scan this index, as in pgvector.
+/// Called from `amrescan`, where `xs_snapshot` is set.
+pub unsafe fn require_mvcc_snapshot(snapshot: pg_sys::Snapshot) {
+    let mvcc = !snapshot.is_null()
+        && matches!(
+            (*snapshot).snapshot_type,
+            pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
+        );
+    if !mvcc {
+        error(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "non-MVCC snapshots are not supported with vsag");
+    }
 }

@@ -16,6 +16,7 @@ pub mod scan;
 pub mod store;
 pub mod vacuum;
 pub mod verify;
+pub mod verify_selfquery;
 
 use crate::fmgr::finfo;
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};

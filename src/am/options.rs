@@ -5,6 +5,11 @@
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use std::ffi::CStr;
+use vsag_core::distance::Metric;
+use vsag_core::quant::QuantizerKind;
+
+use crate::fmgr::error;
+use pgrx::PgSqlErrorCode;
 
 /// 26 with the default codes (1-bit inline, SQ4 own code) keeps four 384-d nodes per page,
 /// pgvector HNSW's size (BENCHMARKS.md).
@@ -111,6 +116,50 @@ impl VsagOptions {
         } else {
             *p
         }
+    }
+}
+
+/// The navigation quantizer of an index of `metric` over `dim` dimensions: `auto` (the
+/// default) takes 1-bit codes from BIT_MIN_DIM dimensions on, else sq8. When the metric
+/// cannot use that choice (1-bit codes have no L1 estimate), `auto` falls back to sq8 and
+/// an explicit quantizer is an ERROR naming the alternatives.
+pub fn choose_quantizer(opts: &VsagOptions, metric: Metric, dim: usize) -> QuantizerKind {
+    let kind = match opts.quantizer {
+        QUANTIZER_AUTO if dim >= BIT_MIN_DIM => QuantizerKind::Bit,
+        QUANTIZER_AUTO => QuantizerKind::Sq8,
+        q => QuantizerKind::from_u8(q as u8)
+            .unwrap_or_else(|| error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "vsag: unknown quantizer")),
+    };
+    if kind.supports_metric(metric) {
+        return kind;
+    }
+    if opts.quantizer != QUANTIZER_AUTO {
+        error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "vsag: quantizer {} does not support {} distance (use auto, sq8 or sq4)",
+                kind_name(kind),
+                metric_name(metric)
+            ),
+        );
+    }
+    QuantizerKind::Sq8
+}
+
+fn kind_name(kind: QuantizerKind) -> &'static str {
+    match kind {
+        QuantizerKind::Sq8 => "sq8",
+        QuantizerKind::Sq4 => "sq4",
+        QuantizerKind::Bit => "'bit'",
+    }
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::L2 => "L2",
+        Metric::InnerProduct => "inner product",
+        Metric::Cosine => "cosine",
+        Metric::L1 => "L1",
     }
 }
 

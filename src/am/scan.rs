@@ -159,6 +159,7 @@ pub unsafe extern "C-unwind" fn amrescan(
     if !orderbys.is_null() && norderbys > 0 {
         std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
     }
+    index::require_mvcc_snapshot((*scan).xs_snapshot);
     let s = state_of(scan);
     s.publish();
     s.returned = 0;

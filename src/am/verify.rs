@@ -1,17 +1,21 @@
-//! `vsag_verify(regclass)`: walks an index and reports problems as rows instead of failing:
-//! bad page headers/types, a bad metapage, tuples of the wrong size, degree or inline counts
-//! over the limit, neighbour pointers to missing tuples, heap TIDs pointing past the table or
-//! to unused line pointers ('error' rows), and live nodes unreachable from the entry point
-//! ('warning': lost in-edges degrade recall, VACUUM relinks them). Ends with an 'info' row. Takes only share locks, one buffer at a time.
+//! `vsag_verify(regclass, sample, ef_search)`: walks an index and reports problems as rows
+//! instead of failing: bad page headers/types, a bad metapage, tuples of the wrong size,
+//! degree or inline counts over the limit, neighbour pointers to missing tuples, heap TIDs
+//! pointing past the table or to unused line pointers ('error' rows), and live nodes
+//! unreachable from the entry point ('warning': lost in-edges degrade recall, VACUUM relinks
+//! them). With `sample > 0` it then runs a self-query for that many indexed rows
+//! (`verify_selfquery`) and warns about each row the index does not find. Ends with an
+//! 'info' row. The page walk takes only share locks, one buffer at a time.
 
 use super::index;
+use super::verify_selfquery::{self_query_check, MAX_EF_SEARCH};
 use super::pages::{self, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use pgrx::pg_sys::{self, Relation};
 use pgrx::prelude::*;
 use std::collections::{HashMap, HashSet};
 use vsag_core::page::{ItemPointer, MetaPage, NodeRef};
 
-type Row = (String, Option<i64>, Option<i32>, String);
+pub type Row = (String, Option<i64>, Option<i32>, String);
 
 struct Report {
     rows: Vec<Row>,
@@ -30,23 +34,51 @@ impl Report {
 #[pg_extern(sql = false)]
 fn vsag_verify(
     index_oid: pg_sys::Oid,
+    sample: i32,
+    ef_search: i32,
 ) -> TableIterator<'static, (name!(severity, String), name!(block, Option<i64>), name!(item, Option<i32>), name!(message, String))> {
-    let rows = unsafe {
+    if sample < 0 {
+        error!("vsag_verify: sample must be 0 or more, not {sample}");
+    }
+    if !(1..=MAX_EF_SEARCH).contains(&ef_search) {
+        error!("vsag_verify: ef_search must be between 1 and {MAX_EF_SEARCH}, not {ef_search}");
+    }
+    let (mut rows, rows_to_sample) = unsafe {
         let index = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        require_owner(index_oid);
         let am_ok = (*(*index).rd_rel).relkind == pg_sys::RELKIND_INDEX as std::ffi::c_char
             && (*(*index).rd_rel).relam == pg_sys::get_am_oid(c"vsag".as_ptr(), true);
-        let rows = if am_ok {
+        let result = if am_ok {
             let heap = pg_sys::relation_open((*(*index).rd_index).indrelid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            let r = check(index, heap);
+            let (rows, indexed) = check(index, heap, sample > 0);
             pg_sys::relation_close(heap, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            r
+            (rows, Some(indexed))
         } else {
-            vec![("error".to_string(), None, None, "not a vsag index".to_string())]
+            (vec![("error".to_string(), None, None, "not a vsag index".to_string())], None)
         };
         pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        rows
+        result
     };
+    // rows_to_sample is None when the structural check could not run (not a vsag index).
+    if let (true, Some(rows_to_sample)) = (sample > 0, rows_to_sample) {
+        // Keep the closing summary last.
+        let summary = rows.pop();
+        rows.extend(self_query_check(index_oid, &rows_to_sample, sample as usize, ef_search));
+        rows.extend(summary);
+    }
     TableIterator::new(rows)
+}
+
+/// Verifying reads every page of the index and its table's rows: the index owner or a
+/// superuser only (EXECUTE is also revoked from PUBLIC in the extension script).
+unsafe fn require_owner(index_oid: pg_sys::Oid) {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    let owner = pg_sys::pg_class_ownercheck(index_oid, pg_sys::GetUserId());
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    let owner = pg_sys::object_ownercheck(pg_sys::RelationRelationId, index_oid, pg_sys::GetUserId());
+    if !owner {
+        pg_sys::aclcheck_error(pg_sys::AclResult::ACLCHECK_NOT_OWNER, pg_sys::ObjectType::OBJECT_INDEX, pg_sys::get_rel_name(index_oid));
+    }
 }
 
 unsafe fn heap_tid_ok(heap: Relation, heap_blocks: u32, tid: ItemPointer, cache: &mut HashMap<u32, u16>) -> Result<(), String> {
@@ -67,12 +99,18 @@ unsafe fn heap_tid_ok(heap: Relation, heap_blocks: u32, tid: ItemPointer, cache:
     Ok(())
 }
 
-unsafe fn check(index: Relation, heap: Relation) -> Vec<Row> {
+/// A live row of the index: (heap TID, the node holding it).
+pub type IndexedRow = (ItemPointer, ItemPointer);
+
+/// The structural check; with `collect_rows` also every live (heap TID, node) pair, for the
+/// sampled self-query check.
+unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row>, Vec<IndexedRow>) {
     let mut rep = Report { rows: Vec::new() };
+    let mut indexed = Vec::new();
     let nblocks = pages::nblocks(index);
     if nblocks == 0 {
         rep.error(None, None, "index has no pages".into());
-        return rep.rows;
+        return (rep.rows, indexed);
     }
     // Metapage first: without it nothing else can be interpreted.
     let meta = pages::with_item(index, ItemPointer::new(0, 1), |b| MetaPage::from_bytes(b));
@@ -80,11 +118,11 @@ unsafe fn check(index: Relation, heap: Relation) -> Vec<Row> {
         Some(Ok(m)) => m,
         Some(Err(e)) => {
             rep.error(Some(0), Some(1), format!("bad metapage: {e}"));
-            return rep.rows;
+            return (rep.rows, indexed);
         }
         None => {
             rep.error(Some(0), None, "block 0 is not a vsag metapage".into());
-            return rep.rows;
+            return (rep.rows, indexed);
         }
     };
     let st = index::state(index);
@@ -136,6 +174,8 @@ unsafe fn check(index: Relation, heap: Relation) -> Vec<Row> {
                     for tid in node.heap_tids() {
                         if let Err(e) = heap_tid_ok(heap, heap_blocks, tid, &mut heap_cache) {
                             rep.error(Some(block), Some(off), e);
+                        } else if collect_rows {
+                            indexed.push((tid, ItemPointer::new(block, off)));
                         }
                     }
                 }
@@ -193,5 +233,5 @@ unsafe fn check(index: Relation, heap: Relation) -> Vec<Row> {
         None,
         format!("{nblocks} pages, {} nodes ({live} live, {deleted} deleted), {unreachable} unreachable, {errors} problems", nodes.len()),
     ));
-    rep.rows
+    (rep.rows, indexed)
 }

@@ -7,7 +7,7 @@ pub mod cast;
 pub mod io;
 pub mod ops;
 
-use crate::fmgr::error;
+use crate::fmgr::{error, OrRaise};
 use pgrx::pg_sys;
 use pgrx::PgSqlErrorCode;
 
@@ -32,6 +32,13 @@ impl VectorArg {
         if dim < 0 || total != HEADER + 4 * dim as usize {
             error(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "corrupt vector value: size does not match dimensions");
         }
+        // Every constructor enforces 1..=MAX_DIM; anything else was stored by a bug or by hand.
+        if dim == 0 || dim as usize > vsag_core::vector::MAX_DIM {
+            error(
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                format!("corrupt vector value: {dim} dimensions (must be 1 to {})", vsag_core::vector::MAX_DIM),
+            );
+        }
         VectorArg { ptr, dim: dim as usize }
     }
 
@@ -54,7 +61,9 @@ impl VectorArg {
 
 /// Allocate a `vector` of `dim` elements in the current memory context and let `fill` write them.
 pub fn new_vector(dim: usize, fill: impl FnOnce(&mut [f32])) -> pg_sys::Datum {
-    debug_assert!(dim >= 1 && dim <= vsag_core::vector::MAX_DIM);
+    // The int16 header cannot hold more; callers validate first, this keeps a bug from
+    // writing a value that only fails when read back.
+    vsag_core::vector::check_dims(dim).or_raise();
     let size = HEADER + 4 * dim;
     unsafe {
         let p = pg_sys::palloc0(size) as *mut u8;

@@ -21,7 +21,7 @@ import psycopg
 
 DB = "vsag_coexist"
 DIM, N, NQ, K = 24, 3000, 40, 10
-OPCLASSES = (("vector_l2_ops", "<->"), ("vector_ip_ops", "<#>"), ("vector_cosine_ops", "<=>"))
+OPCLASSES = (("vector_l2_ops", "<->"), ("vector_ip_ops", "<#>"), ("vector_cosine_ops", "<=>"), ("vector_l1_ops", "<+>"))
 MIN_RECALL = 0.9
 PG_BIN = os.environ.get("VSAG_PG_BIN", "")
 
@@ -167,7 +167,7 @@ def other_schema(rng):
         c.execute("CREATE EXTENSION vsag")
         check("pgvector in schema extensions: vsag's classes are on extensions.vector", c.execute(
             "SELECT count(*) FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod "
-            "WHERE a.amname = 'vsag' AND c.opcintype = 'extensions.vector'::regtype").fetchone()[0] == 3)
+            "WHERE a.amname = 'vsag' AND c.opcintype = 'extensions.vector'::regtype").fetchone()[0] == len(OPCLASSES))
         c.execute("SET search_path = public, extensions")
         load(c, rng)
         c.execute("CREATE INDEX docs_vsag ON docs USING vsag (embedding vector_l2_ops)")
@@ -191,7 +191,7 @@ def main():
                            "WHERE e.extname = 'vsag' AND d.classid = 'pg_type'::regclass").fetchone()[0])
         n_ops = conn.execute("SELECT count(*) FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod "
                              "WHERE a.amname = 'vsag' AND c.opcintype = 'vector'::regtype").fetchone()[0]
-        check("vsag's three operator classes are on pgvector's type", n_ops == 3, f"found {n_ops}")
+        check("vsag's operator classes are on pgvector's type", n_ops == len(OPCLASSES), f"found {n_ops}")
         queries = load(conn, rng)
         index_checks(conn, queries)
         dump_restore(conn, queries)
