@@ -48,8 +48,11 @@ def dataset(spec, metric, limit, nq, smoke=False):
 def systems(args):
     out = []
     for spec in args.vsag:
-        opts = dict(kv.split("=") for kv in spec.split(",") if kv) if spec != "default" else {}
-        out.append(measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", opts))
+        kvs = dict(kv.split("=") for kv in spec.split(",") if kv) if spec != "default" else {}
+        # vsag.* keys are session settings (e.g. vsag.prefetch_depth=0), the rest index options
+        opts = {k: v for k, v in kvs.items() if not k.startswith("vsag.")}
+        gucs = {k: v for k, v in kvs.items() if k.startswith("vsag.")}
+        out.append(measure.System("vsag", "vsag_bench", "vsag", "vsag.ef_search", opts, gucs))
     for spec in ([] if args.no_pgvector else args.pgvector):
         m, efc = spec.split("/")
         out.append(measure.System("pgvector", "pgvector_bench", "hnsw", "hnsw.ef_search",
@@ -67,8 +70,8 @@ def main():
     ap.add_argument("--ef", default="10,20,40,80,120,200")
     ap.add_argument("--seconds", type=int, default=10, help="pgbench duration per point")
     ap.add_argument("--vsag", nargs="*", default=["default"],
-                    help="vsag configurations, each 'default' or comma-separated index options, "
-                         "e.g. quantizer=sq4,storage=codes")
+                    help="vsag configurations, each 'default' or comma-separated index options and vsag.* "
+                         "settings, e.g. quantizer=sq4,storage=codes or vsag.prefetch_depth=0")
     ap.add_argument("--pgvector", nargs="*", default=["16/64", "32/128"], help="pgvector HNSW m/ef_construction pairs")
     ap.add_argument("--no-pgvector", action="store_true")
     ap.add_argument("--rerank-queries", type=int, default=200,

@@ -23,7 +23,7 @@ class System:
 
     @property
     def label(self):
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        opts = ", ".join(f"{k}={v}" for k, v in {**self.options, **self.extra_gucs}.items())
         return f"{self.name} ({opts})" if opts else self.name
 
 

@@ -13,6 +13,7 @@ pub mod insert;
 pub mod options;
 pub mod pages;
 pub mod scan;
+pub mod scan_settings;
 pub mod store;
 pub mod vacuum;
 pub mod verify;

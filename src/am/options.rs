@@ -21,7 +21,8 @@ pub const ALPHA_DEFAULT: f64 = 1.2;
 /// of its neighbours from the one page read.
 pub const REDUNDANCY_DEFAULT: f64 = 1.0;
 
-pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
+pub const EF_SEARCH_DEFAULT: i32 = 40;
+pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(EF_SEARCH_DEFAULT);
 /// Beam candidates whose pages are prefetched ahead of their expansion (0 = off).
 pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
@@ -91,6 +92,9 @@ pub struct VsagOptions {
     pub quantizer: i32,
     pub storage: i32,
     pub fine_quantizer: i32,
+    /// The index's default for `vsag.ef_search` (0 = none): used while the session's
+    /// setting is at its default.
+    pub ef_search: i32,
 }
 
 impl Default for VsagOptions {
@@ -104,6 +108,7 @@ impl Default for VsagOptions {
             quantizer: QUANTIZER_DEFAULT,
             storage: STORAGE_AUTO,
             fine_quantizer: FINE_AUTO,
+            ef_search: 0,
         }
     }
 }
@@ -183,6 +188,15 @@ pub unsafe fn init() {
         8,
         1000,
         lock,
+    );
+    pg_sys::add_int_reloption(
+        RELOPT_KIND,
+        c"ef_search".as_ptr(),
+        c"This index's default for vsag.ef_search (0: none), used while the session leaves vsag.ef_search at its default".as_ptr(),
+        0,
+        0,
+        10_000,
+        pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
     );
     pg_sys::add_real_reloption(
         RELOPT_KIND,
@@ -289,6 +303,7 @@ pub unsafe fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    super::scan_settings::init();
     pg_sys::MarkGUCPrefixReserved(c"vsag".as_ptr());
 }
 
@@ -320,6 +335,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
         ),
         elt(c"quantizer", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, quantizer)),
         elt(c"storage", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, storage)),
+        elt(c"ef_search", pg_sys::relopt_type::RELOPT_TYPE_INT, std::mem::offset_of!(VsagOptions, ef_search)),
         elt(
             c"fine_quantizer",
             pg_sys::relopt_type::RELOPT_TYPE_ENUM,

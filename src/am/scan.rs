@@ -11,7 +11,8 @@
 
 use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{EF_SEARCH, MAX_SCAN_TUPLES, PREFETCH_DEPTH, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::options::{PREFETCH_DEPTH, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::scan_settings::{IterativeScan, ScanSettings};
 use super::pages::{self, PAGE_NODE};
 use super::store::PgStore;
 use crate::fmgr::error;
@@ -60,6 +61,9 @@ struct ScanState {
     /// Heap TIDs ready to return (a node may hold several rows).
     out: VecDeque<ItemPointer>,
     returned: usize,
+    cfg: ScanSettings,
+    /// Distance of the last row handed out (strict_order never goes below it).
+    last_dist: f32,
 }
 
 impl ScanState {
@@ -118,6 +122,8 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: Relation, nkeys: i32, norderb
         hits: Vec::new(),
         out: VecDeque::new(),
         returned: 0,
+        cfg: ScanSettings::resolve(index),
+        last_dist: f32::NEG_INFINITY,
     }));
     (*h).cb.func = Some(abandon_holder);
     (*h).cb.arg = h as *mut std::ffi::c_void;
@@ -163,6 +169,8 @@ pub unsafe extern "C-unwind" fn amrescan(
     let s = state_of(scan);
     s.publish();
     s.returned = 0;
+    s.last_dist = f32::NEG_INFINITY;
+    s.cfg = ScanSettings::resolve(s.index);
     s.out.clear();
     s.mode = Mode::Done;
     let index = s.index;
@@ -216,9 +224,15 @@ unsafe fn set_tid(scan: IndexScanDesc, tid: ItemPointer) {
     (*scan).xs_recheckorderby = false;
 }
 
-/// The next batch of rows, in exact-distance order; false when the search is exhausted.
-fn refill(store: &mut PgStore, search: &mut SearchState, hits: &mut Vec<Hit>, out: &mut VecDeque<ItemPointer>) -> bool {
-    let ef = EF_SEARCH.get() as usize;
+/// The next batch of rows, in exact-distance order; false when the search is exhausted
+/// (or, continuing, over its memory limit).
+fn refill(s: &mut ScanState) -> bool {
+    let (Some(store), Some(search)) = (s.store.as_mut(), s.search.as_mut()) else { return false };
+    let (hits, out, cfg) = (&mut s.hits, &mut s.out, s.cfg);
+    if s.returned > 0 && search.footprint() > cfg.mem_limit {
+        return false;
+    }
+    let ef = cfg.ef_search;
     let factor = RERANK_FACTOR.get() as f32;
     let k = ((ef as f32 / factor).ceil() as usize).max(1);
     let (bound, fine_bound) = if RERANK.get() {
@@ -236,6 +250,12 @@ fn refill(store: &mut PgStore, search: &mut SearchState, hits: &mut Vec<Hit>, ou
             return false;
         }
         for h in hits.iter() {
+            if cfg.mode == IterativeScan::StrictOrder {
+                if h.dist < s.last_dist {
+                    continue; // found late, closer than a row already returned
+                }
+                s.last_dist = h.dist;
+            }
             store.push_tids(h.id, h.payload, out);
         }
         if !out.is_empty() {
@@ -247,16 +267,13 @@ fn refill(store: &mut PgStore, search: &mut SearchState, hits: &mut Vec<Hit>, ou
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amgettuple(scan: IndexScanDesc, _dir: pg_sys::ScanDirection::Type) -> bool {
     let s = state_of(scan);
-    if s.returned >= MAX_SCAN_TUPLES.get() as usize {
+    if s.returned >= s.cfg.max_tuples {
         return false;
     }
     if s.out.is_empty() {
         let more = match &mut s.mode {
             Mode::Idle | Mode::Done => false,
-            Mode::Search => match (s.store.as_mut(), s.search.as_mut()) {
-                (Some(store), Some(search)) => refill(store, search, &mut s.hits, &mut s.out),
-                _ => false,
-            },
+            Mode::Search => refill(s),
             Mode::Walk { block, offset, nblocks } => walk_next(s.index, block, offset, *nblocks, &mut s.out),
         };
         if !more {
