@@ -11,7 +11,7 @@ use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
 use pgrx::pg_sys::{self, Relation};
-use pgrx::{pg_guard, PgSqlErrorCode};
+use pgrx::{pg_guard, PgSqlErrorCode, PgTupleDesc};
 use rayon::prelude::*;
 use vsag_core::distance::{norm_squared, Metric};
 use vsag_core::graph::{build_memory_estimate, group_identical, BuildParams};
@@ -54,8 +54,8 @@ pub struct BuildConfig {
 pub unsafe fn build_config(index: Relation) -> BuildConfig {
     let opts = VsagOptions::of(index);
     let metric = opclass_metric(index);
-    let attr = (*(*index).rd_att).attrs.as_slice(1)[0];
-    let dim = attr.atttypmod;
+    // PgTupleDesc reads the attribute on every PostgreSQL version (18 moved `attrs`)
+    let dim = PgTupleDesc::from_pg_unchecked((*index).rd_att).get(0).map_or(-1, |a| a.atttypmod);
     if dim < 1 {
         error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "column does not have dimensions (use vector(n) to index it with vsag)");
     }

@@ -199,7 +199,13 @@ pub unsafe fn init() {
 }
 
 fn elt(name: &'static CStr, ty: pg_sys::relopt_type::Type, offset: usize) -> pg_sys::relopt_parse_elt {
-    pg_sys::relopt_parse_elt { optname: name.as_ptr(), opttype: ty, offset: offset as i32 }
+    pg_sys::relopt_parse_elt {
+        optname: name.as_ptr(),
+        opttype: ty,
+        offset: offset as i32,
+        #[cfg(feature = "pg18")]
+        isset_offset: 0, // PostgreSQL 18: 0 = do not record whether the option was set
+    }
 }
 
 #[pgrx::pg_guard]
