@@ -13,12 +13,19 @@ SETTINGS = {"shared_buffers": "256MB", "maintenance_work_mem": "1GB", "max_conne
             "track_activity_query_size": 65536}
 
 
-def clustered(n, dim, seed, centers=64):
-    """Unit vectors around random centres: a realistic neighbourhood structure (uniform random
-    data in many dimensions has none), so recall numbers mean something."""
+def clustered(n, dim, seed, centers=64, latent=None):
+    """Unit vectors around random centres: a neighbourhood structure (uniform random data in many
+    dimensions has none), so recall numbers mean something. With `latent`, the spread around the
+    centres lies mostly in a shared `latent`-dimensional subspace, as in real embeddings (whose
+    intrinsic dimension is far below their width); without it the spread is isotropic (hard)."""
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((centers, dim)).astype(np.float32)
-    x = c[rng.integers(0, centers, n)] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
+    if latent:
+        basis = rng.standard_normal((latent, dim)).astype(np.float32)
+        spread = 0.6 * rng.standard_normal((n, latent)).astype(np.float32) @ basis
+        x = c[rng.integers(0, centers, n)] + spread + 0.1 * rng.standard_normal((n, dim)).astype(np.float32)
+    else:
+        x = c[rng.integers(0, centers, n)] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -58,7 +65,7 @@ class ShardSet:
             for i, s in enumerate(self.shards):
                 c.execute(f"CREATE SERVER shard{i + 1} FOREIGN DATA WRAPPER postgres_fdw OPTIONS "
                           f"(host '{s.root}', port '{s.port}', dbname 'postgres', extensions 'vsag', "
-                          f"async_capable 'true', batch_size '1000', fetch_size '1000')")
+                          f"async_capable 'true', batch_size '1000')")
                 c.execute(f"CREATE USER MAPPING FOR postgres SERVER shard{i + 1} OPTIONS (user 'postgres')")
                 # the remote table is `table`, the local partition name differs: table_name maps it
                 c.execute(f"CREATE FOREIGN TABLE {table}_s{i + 1} PARTITION OF {table} "
@@ -70,15 +77,15 @@ class ShardSet:
         self.table, self.opts, self.local = table, opts, local_partition
         return self
 
-    def load(self, data):
-        """COPY every row into the partitioned parent (routed to the shards through postgres_fdw)
-        and into `single`."""
+    def load(self, data, also=()):
+        """COPY every row into the partitioned parent (routed to the shards through postgres_fdw),
+        into `single` and into the tables named in `also`."""
         buf = io.StringIO()
         for i, row in enumerate(data):
             buf.write(f"{i}\trow {i}\t{vec_text(row)}\n")
         text = buf.getvalue()
         with self.coord.connect() as c, c.cursor() as cur:
-            for t in (self.table, "single"):
+            for t in (self.table, "single") + tuple(also):
                 with cur.copy(f"COPY {t} (id, note, v) FROM STDIN") as cp:
                     cp.write(text)
 
