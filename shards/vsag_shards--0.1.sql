@@ -7,7 +7,7 @@
 -- execution applies to Append only); postgres_fdw also has no way to pass this session's
 -- `vsag.*` settings on. Here every foreign partition gets its own dblink connection (opened once
 -- per session, from the partition's postgres_fdw server and user mapping) and one pipelined
--- message `index check; SET/RESET vsag.*; SELECT ... ORDER BY v <op> q LIMIT k`; all messages are
+-- message `index check; RESET ALL; SET vsag.*; SELECT ... ORDER BY v <op> q LIMIT k`; all messages are
 -- sent before any answer is awaited, local partitions are searched while the shards work, and the
 -- global top-k is merged here. Any failure is an ERROR: a partial answer is never returned.
 \echo Use "CREATE EXTENSION vsag_shards CASCADE" to load this file. \quit
@@ -40,8 +40,9 @@ DECLARE
     vs text;                  -- schema of the vsag extension (same on the shards, as postgres_fdw's `extensions` needs)
     opr text;                 -- 'OPERATOR(schema.<=>)'
     oprsig text;              -- 'schema.<=>(schema.vector,schema.vector)' for regoperator
+    opr_oid oid;
     qlit text;                -- the query vector as a typed literal
-    gucs text := '';          -- 'SET vsag.x = ...; RESET vsag.y; ' forwarded to every shard
+    gucs text := '';          -- 'RESET ALL; SET vsag.x = ...; ' forwarded to every shard
     nguc int := 0;
     coldefs text;             -- dblink column definition list in the parent's column order
     rowexpr text;             -- ROW(r.c1, ...)::rowtype
@@ -87,6 +88,7 @@ BEGIN
      WHERE e.extname = 'vsag';
     opr := format('OPERATOR(%I.%s)', vs, op);
     oprsig := format('%I.%s(%I.vector,%I.vector)', vs, op, vs, vs);
+    opr_oid := oprsig::regoperator;
     -- vector_dims loads vsag's library, so a `SET vsag.x` made before it was loaded is a real
     -- setting in pg_settings (not a hidden placeholder) by the time we read them.
     IF vector_dims(query) <> (SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col)
@@ -96,14 +98,14 @@ BEGIN
     END IF;
     qlit := format('%L::%I.vector', query::text, vs);
 
-    -- Every vsag.* setting: SET if this session (or its configuration) set it, RESET otherwise, so a
-    -- reused shard connection never keeps a value from an earlier call.
-    SELECT coalesce(string_agg(CASE WHEN s.source <> 'default'
-                                    THEN format('SET %s = %L; ', s.name, current_setting(s.name))
-                                    ELSE format('RESET %s; ', s.name) END, '' ORDER BY s.name), ''),
-           count(*)
+    -- RESET ALL, then SET each vsag.* setting this session (or its configuration) has set: a kept
+    -- shard connection never keeps a value from an earlier call, and the rest fall back to the
+    -- shard's own configuration.
+    SELECT 'RESET ALL; ' || coalesce(string_agg(format('SET %s = %L; ', s.name, current_setting(s.name)), ''
+                                                ORDER BY s.name), ''),
+           1 + count(*)
       INTO gucs, nguc
-      FROM pg_settings s WHERE s.name LIKE 'vsag.%';
+      FROM pg_settings s WHERE s.name LIKE 'vsag.%' AND s.source <> 'default';
 
     SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum),
            format('ROW(%s)::%s', string_agg(format('r.%I', a.attname), ', ' ORDER BY a.attnum), rowtype)
@@ -115,7 +117,17 @@ BEGIN
     -- ---------------------------------------------------------------- one query per partition
     FOR leaf IN
         SELECT c.oid, c.oid::regclass::text AS name, c.relkind, n.nspname, c.relname,
-               fs.srvname, w.fdwname, ft.ftoptions
+               fs.srvname, w.fdwname, ft.ftoptions,
+               -- the partition's own column names (postgres_fdw's column_name option on foreign ones)
+               (SELECT string_agg(format('%I AS %I', coalesce(
+                           (SELECT substr(o, 13) FROM unnest(la.attfdwoptions) o WHERE o LIKE 'column_name=%'),
+                           la.attname), pa.attname), ', ' ORDER BY pa.attnum)
+                  FROM pg_attribute pa
+                  JOIN pg_attribute la ON la.attrelid = c.oid AND la.attname = pa.attname AND NOT la.attisdropped
+                 WHERE pa.attrelid = rel AND pa.attnum > 0 AND NOT pa.attisdropped) AS cols,
+               (SELECT coalesce((SELECT substr(o, 13) FROM unnest(la.attfdwoptions) o WHERE o LIKE 'column_name=%'),
+                                la.attname::text)
+                  FROM pg_attribute la WHERE la.attrelid = c.oid AND la.attname = col AND NOT la.attisdropped) AS vec
           FROM pg_partition_tree(rel) p
           JOIN pg_class c ON c.oid = p.relid
           JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -128,8 +140,6 @@ BEGIN
         DECLARE
             remote_nsp text := leaf.nspname;
             remote_rel text := leaf.relname;
-            cols text;
-            vec text;
             topk text;
             check_sql text;
             opt text;
@@ -144,21 +154,9 @@ BEGIN
                     IF opt LIKE 'table_name=%' THEN remote_rel := substr(opt, 12); END IF;
                 END LOOP;
             END IF;
-            -- the partition's own column names (postgres_fdw's column_name option on foreign ones)
-            SELECT string_agg(format('%I AS %I', coalesce(
-                        (SELECT substr(o, 13) FROM unnest(la.attfdwoptions) o WHERE o LIKE 'column_name=%'), la.attname),
-                        pa.attname), ', ' ORDER BY pa.attnum)
-              INTO cols
-              FROM pg_attribute pa
-              JOIN pg_attribute la ON la.attrelid = leaf.oid AND la.attname = pa.attname AND NOT la.attisdropped
-             WHERE pa.attrelid = rel AND pa.attnum > 0 AND NOT pa.attisdropped;
-            SELECT coalesce((SELECT substr(o, 13) FROM unnest(la.attfdwoptions) o WHERE o LIKE 'column_name=%'),
-                            la.attname::text)
-              INTO vec
-              FROM pg_attribute la WHERE la.attrelid = leaf.oid AND la.attname = col AND NOT la.attisdropped;
             topk := format('SELECT %s, %I %s %s AS "vsag_shards distance" FROM ONLY %I.%I'
                            ' ORDER BY "vsag_shards distance" LIMIT %s',
-                           cols, vec, opr, qlit, remote_nsp, remote_rel, k);
+                           leaf.cols, leaf.vec, opr, qlit, remote_nsp, remote_rel, k);
             -- a valid, non-partial vsag index on the column whose operator family has `op`
             check_sql := format(
                 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i'
@@ -168,9 +166,8 @@ BEGIN
                 ' JOIN pg_catalog.pg_amop ao ON ao.amopfamily = opc.opcfamily AND ao.amoppurpose = ''o'''
                 ' JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]'
                 ' WHERE i.indrelid = %L::pg_catalog.regclass AND am.amname = ''vsag'' AND i.indisvalid'
-                ' AND i.indpred IS NULL AND a.attname = %L AND ao.amopopr = %L::pg_catalog.regoperator)'
-                ' AND %I.vector_dims(%s) > 0',  -- loads vsag's library, so its settings exist
-                format('%I.%I', remote_nsp, remote_rel), vec, oprsig, vs, qlit);
+                ' AND i.indpred IS NULL AND a.attname = %L AND ao.amopopr = %L::pg_catalog.regoperator)',
+                format('%I.%I', remote_nsp, remote_rel), leaf.vec, oprsig);
 
             IF leaf.relkind = 'f' THEN
                 conns := conns || ('vsag_shards ' || leaf.name);
@@ -182,8 +179,15 @@ BEGIN
                                          leaf.oid, rowexpr, 'vsag_shards ' || leaf.name, coldefs);
             ELSE
                 cur := leaf.name;
-                EXECUTE check_sql INTO ok;
-                IF NOT ok THEN
+                -- the same check as on the shards, static so its plan is cached for the session
+                IF NOT EXISTS (SELECT 1 FROM pg_index i
+                                 JOIN pg_class ic ON ic.oid = i.indexrelid
+                                 JOIN pg_am am ON am.oid = ic.relam
+                                 JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+                                 JOIN pg_amop ao ON ao.amopfamily = opc.opcfamily AND ao.amoppurpose = 'o'
+                                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                                WHERE i.indrelid = leaf.oid AND am.amname = 'vsag' AND i.indisvalid
+                                  AND i.indpred IS NULL AND a.attname = col AND ao.amopopr = opr_oid) THEN
                     RAISE EXCEPTION 'vsag_search_shards: partition % has no vsag index on column % for operator %',
                         leaf.name, quote_ident(col), op;
                 END IF;
@@ -216,7 +220,7 @@ BEGIN
                     RAISE EXCEPTION USING MESSAGE = dblink_error_message(conns[i]), ERRCODE = 'connection_failure';
                 END IF;
             END LOOP;
-            -- the index check's answer, then one result per SET/RESET
+            -- the index check's answer, then one result per RESET/SET
             FOR i IN 1 .. coalesce(cardinality(conns), 0) LOOP
                 cur := shards[i];
                 SELECT r.ok INTO ok FROM dblink_get_result(conns[i]) AS r(ok boolean);
