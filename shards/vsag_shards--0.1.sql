@@ -157,23 +157,22 @@ BEGIN
             topk := format('SELECT %s, %I %s %s AS "vsag_shards distance" FROM ONLY %I.%I'
                            ' ORDER BY "vsag_shards distance" LIMIT %s',
                            leaf.cols, leaf.vec, opr, qlit, remote_nsp, remote_rel, k);
-            -- a valid, non-partial vsag index on the column whose operator family has `op`
-            check_sql := format(
-                'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i'
-                ' JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid'
-                ' JOIN pg_catalog.pg_am am ON am.oid = ic.relam'
-                ' JOIN pg_catalog.pg_opclass opc ON opc.oid = i.indclass[0]'
-                ' JOIN pg_catalog.pg_amop ao ON ao.amopfamily = opc.opcfamily AND ao.amoppurpose = ''o'''
-                ' JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]'
-                ' WHERE i.indrelid = %L::pg_catalog.regclass AND am.amname = ''vsag'' AND i.indisvalid'
-                ' AND i.indpred IS NULL AND a.attname = %L AND ao.amopopr = %L::pg_catalog.regoperator)',
-                format('%I.%I', remote_nsp, remote_rel), leaf.vec, oprsig);
-
             IF leaf.relkind = 'f' THEN
+                -- a valid, non-partial vsag index on the column whose operator family has `op`
+                check_sql := format(
+                    'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i'
+                    ' JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid'
+                    ' JOIN pg_catalog.pg_am am ON am.oid = ic.relam'
+                    ' JOIN pg_catalog.pg_opclass opc ON opc.oid = i.indclass[0]'
+                    ' JOIN pg_catalog.pg_amop ao ON ao.amopfamily = opc.opcfamily AND ao.amoppurpose = ''o'''
+                    ' JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]'
+                    ' WHERE i.indrelid = %L::pg_catalog.regclass AND am.amname = ''vsag'' AND i.indisvalid'
+                    ' AND i.indpred IS NULL AND a.attname = %L AND ao.amopopr = %L::pg_catalog.regoperator)',
+                    format('%I.%I', remote_nsp, remote_rel), leaf.vec, oprsig);
                 conns := conns || ('vsag_shards ' || leaf.name);
                 shards := shards || leaf.name;
                 servers := servers || leaf.srvname::text;
-                -- pipelined: check (which also loads vsag there), settings, query
+                -- pipelined: index check, settings, query; the answers are collected below
                 sqls := sqls || (check_sql || '; ' || gucs || topk);
                 parts := parts || format('SELECT %L::regclass, r."vsag_shards distance", %s FROM dblink_get_result(%L) AS r(%s)',
                                          leaf.oid, rowexpr, 'vsag_shards ' || leaf.name, coldefs);
