@@ -52,6 +52,17 @@ install_extension() {
     log "building and installing vsag into PostgreSQL ${PG_MAJOR}"
     (cd "$REPO" && as_root env "PATH=$PATH" "HOME=$HOME" CARGO_PGRX_DISABLE_GC_SECTIONS_WORKAROUND=1 \
         cargo pgrx install --release --pg-config "${PG_CONFIG}" >/dev/null)
+    install_companion "${PG_CONFIG}"
+}
+
+# vsag_shards (parallel top-k over partitions, needs dblink) is a separate, plpgsql-only
+# extension so `CREATE EXTENSION vsag` never needs dblink; cargo pgrx installs only vsag's files
+# (its files live in shards/: a second .control file in the crate root would confuse cargo pgrx).
+# Usage: install_companion PG_CONFIG
+install_companion() {
+    local ext
+    ext="$("$1" --sharedir)/extension"
+    as_root install -m 644 "$REPO"/shards/vsag_shards.control "$REPO"/shards/vsag_shards--*.sql "$ext/"
 }
 
 # A private cluster (own data directory and port) owned by the `postgres` OS user, because
