@@ -9,6 +9,14 @@ use pgrx::pg_guard;
 use pgrx::pg_sys::{self, IndexBulkDeleteResult, IndexVacuumInfo};
 use vsag_core::page::{NodeMut, NodeRef};
 
+/// Lets VACUUM's cost-based delay and interrupts act between pages.
+unsafe fn delay_point() {
+    #[cfg(feature = "pg18")]
+    pg_sys::vacuum_delay_point(false);
+    #[cfg(not(feature = "pg18"))]
+    pg_sys::vacuum_delay_point();
+}
+
 unsafe fn stats_or_new(stats: *mut IndexBulkDeleteResult) -> *mut IndexBulkDeleteResult {
     if stats.is_null() {
         pg_sys::palloc0(std::mem::size_of::<IndexBulkDeleteResult>()) as *mut IndexBulkDeleteResult
@@ -31,8 +39,9 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     let Some(callback) = callback else { return stats };
     let nblocks = pages::nblocks(index);
     let mut live = 0f64;
+    let mut tombstones = 0u64;
     for block in 0..nblocks {
-        pgrx::check_for_interrupts!();
+        delay_point();
         let buf = pg_sys::ReadBufferExtended(
             index,
             pg_sys::ForkNumber::MAIN_FORKNUM,
@@ -64,6 +73,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             if removed > 0 {
                 (*stats).tuples_removed += removed as f64;
                 changed = true;
+                tombstones += (remaining == 0) as u64;
             }
             live += remaining as f64;
         }
@@ -73,6 +83,9 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             pg_sys::GenericXLogAbort(state);
         }
         pg_sys::UnlockReleaseBuffer(buf);
+    }
+    if tombstones > 0 {
+        index::write_meta(index, |m| m.tombstones_since_repair += tombstones);
     }
     (*stats).num_pages = nblocks;
     (*stats).num_index_tuples = live;
@@ -87,7 +100,14 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     if (*info).analyze_only {
         return stats;
     }
-    let (repruned, relinked, live_rows) = repair((*info).index);
+    let index = (*info).index;
+    // Only nodes that lost their last row change the graph: without any (an insert-only
+    // table, or deletes that left every node a row) there is nothing to repair.
+    if index::read_meta(index).tombstones_since_repair == 0 {
+        return stats;
+    }
+    let (repruned, relinked, live_rows) = repair(index, (*info).strategy);
+    index::write_meta(index, |m| m.tombstones_since_repair = 0);
     if repruned + relinked > 0 {
         pgrx::debug1!("vsag: re-pruned {repruned} nodes around deleted ones, relinked {relinked} unreachable nodes");
     }
@@ -96,7 +116,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     }
     // No bulk delete ran (nothing to remove): report the rows repair's page pass counted.
     let stats = stats_or_new(stats);
-    (*stats).num_pages = pages::nblocks((*info).index);
+    (*stats).num_pages = pages::nblocks(index);
     (*stats).num_index_tuples = live_rows as f64;
     stats
 }
@@ -110,7 +130,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
 ///    inserts) is linked from the nearest reachable node found by a search; a deleted entry
 ///    point moves to a live node.
 /// Returns (nodes re-pruned, nodes relinked, live heap rows in the index).
-unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
+unsafe fn repair(index: pg_sys::Relation, strategy: pg_sys::BufferAccessStrategy) -> (u64, u64, u64) {
     use super::store::PgStore;
     use std::collections::{HashMap, HashSet};
     use vsag_core::graph::{robust_prune, SearchState};
@@ -129,7 +149,14 @@ unsafe fn repair(index: pg_sys::Relation) -> (u64, u64, u64) {
     let load = || {
         let mut nodes: HashMap<u64, Node> = HashMap::new();
         for block in 0..pages::nblocks(index) {
-            let buf = pages::read_buffer(index, block);
+            delay_point();
+            let buf = pg_sys::ReadBufferExtended(
+                index,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                block,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                strategy,
+            );
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             let page = pg_sys::BufferGetPage(buf);
             if pages::page_type(page) == PAGE_NODE {

@@ -201,7 +201,7 @@ impl NodeLayout {
             let c = code_size_of(d);
             Self::with_cap(d, m, 0, store_vector, c, c).tuple_size <= MAX_TUPLE
         };
-        let (mut lo, mut hi) = (0usize, MAX_TUPLE + 1); // fits(lo) (vacuously for 0), !fits(hi)
+        let (mut lo, mut hi) = (0usize, 16 * MAX_TUPLE); // fits(lo) (vacuously for 0), !fits(hi): codes take < 1 byte per dimension
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;
             if fits(mid) {
@@ -238,7 +238,8 @@ fn code_size_scaled(code_size: usize, dim: usize, d: usize) -> usize {
     if code_size >= dim {
         d + trailer
     } else {
-        code_size * d / dim.max(1)
+        // plus room for a trailer of per-code scalars, so the stated maximum is safe
+        (code_size * d).div_ceil(dim.max(1)) + 16
     }
 }
 

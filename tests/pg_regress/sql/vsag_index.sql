@@ -167,3 +167,21 @@ RESET enable_seqscan;
 SELECT pg_stat_force_next_flush();
 SELECT idx_scan - :scans_before AS scans_counted FROM pg_stat_user_indexes WHERE indexrelname = 'vi_count';
 DROP INDEX vi_count;
+
+-- wide embeddings with the default options: 3,072-d (OpenAI large) and 4,000-d, found
+-- exactly by their own vectors; past the page limit the error names the maximum dimension
+CREATE TABLE vwide (id int, v vector(3072));
+INSERT INTO vwide SELECT i, array_agg(sin(i * d))::vector(3072) FROM generate_series(1, 60) i, generate_series(1, 3072) d GROUP BY i;
+CREATE INDEX vwide_idx ON vwide USING vsag (v vector_cosine_ops);
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM vwide w WHERE (SELECT id FROM vwide ORDER BY v <=> w.v LIMIT 1) = w.id;
+RESET enable_seqscan;
+CREATE TABLE vwide4 (id int, v vector(4000));
+INSERT INTO vwide4 SELECT i, array_agg(cos(i * d))::vector(4000) FROM generate_series(1, 30) i, generate_series(1, 4000) d GROUP BY i;
+CREATE INDEX vwide4_idx ON vwide4 USING vsag (v vector_l2_ops);
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM vwide4 w WHERE (SELECT id FROM vwide4 ORDER BY v <-> w.v LIMIT 1) = w.id;
+RESET enable_seqscan;
+CREATE TABLE vtoowide (v vector(16000));
+CREATE INDEX ON vtoowide USING vsag (v vector_l2_ops);
+DROP TABLE vwide, vwide4, vtoowide;
