@@ -8,7 +8,7 @@ holding every row; two shards holding half each — through vsag_search_shards, 
 on the partitioned parent, and through a UNION ALL of per-partition subqueries (async Append).
 An exact pass (index scans off on the shards) shows whether the shards work at the same time.
 Writes a markdown report (default bench/results/shards/report.md) with the 10^8-row plan computed
-from the committed single-node figures in bench/results/minilm-100k-compact/results.json.
+from the committed single-node figures of the default index in bench/results/minilm-100k/results.json.
 
     VSAG_PG_BIN=<bindir> /opt/vsag-venv/bin/python bench/shards.py [--rows 100000 --dim 384]
 """
@@ -135,12 +135,12 @@ def measure(ss, nq, seconds):
 
 def committed_figures():
     """Per-row figures of the default index from the committed single-node benchmark."""
-    path = os.path.join(REPO, "bench", "results", "minilm-100k-compact", "results.json")
+    path = os.path.join(REPO, "bench", "results", "minilm-100k", "results.json")
     with open(path) as f:
         res = json.load(f)
     n = res["dataset"]["n"]
-    run = next(r for r in res["runs"] if r["system"] == "vsag" and r["options"].get("quantizer") == "sq4"
-               and r["options"].get("redundancy") in ("0", 0, None) and r["options"].get("storage") == "codes")
+    # the default index: a vsag run with no options (its label is plain "vsag")
+    run = next(r for r in res["runs"] if r["system"] == "vsag" and r["label"] == "vsag")
     sweep = sorted(run["sweep"], key=lambda p: p["recall@10"])
     rec = [p["recall@10"] for p in sweep]
     # QPS per core: pgbench with 2 clients keeps both cores busy (client included), halved

@@ -39,7 +39,6 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     let Some(callback) = callback else { return stats };
     let nblocks = pages::nblocks(index);
     let mut live = 0f64;
-    let mut tombstones = 0u64;
     for block in 0..nblocks {
         delay_point();
         let buf = pg_sys::ReadBufferExtended(
@@ -73,7 +72,6 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             if removed > 0 {
                 (*stats).tuples_removed += removed as f64;
                 changed = true;
-                tombstones += (remaining == 0) as u64;
             }
             live += remaining as f64;
         }
@@ -83,9 +81,6 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             pg_sys::GenericXLogAbort(state);
         }
         pg_sys::UnlockReleaseBuffer(buf);
-    }
-    if tombstones > 0 {
-        index::write_meta(index, |m| m.tombstones_since_repair += tombstones);
     }
     (*stats).num_pages = nblocks;
     (*stats).num_index_tuples = live;
@@ -101,13 +96,9 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         return stats;
     }
     let index = (*info).index;
-    // Only nodes that lost their last row change the graph: without any (an insert-only
-    // table, or deletes that left every node a row) there is nothing to repair.
-    if index::read_meta(index).tombstones_since_repair == 0 {
-        return stats;
-    }
+    // Repair runs even without deletions: inserts can still leave a node without in-edges
+    // (tests/durability counts them), and this is where they are relinked.
     let (repruned, relinked, live_rows) = repair(index, (*info).strategy);
-    index::write_meta(index, |m| m.tombstones_since_repair = 0);
     if repruned + relinked > 0 {
         pgrx::debug1!("vsag: re-pruned {repruned} nodes around deleted ones, relinked {relinked} unreachable nodes");
     }

@@ -172,10 +172,7 @@ pub struct MetaPage {
     pub nav_param_len: u32,
     /// `error_bound` of the fine quantizer's estimates.
     pub fine_error_bound: f32,
-    /// Nodes VACUUM turned into tombstones since the last graph repair (0: VACUUM's cleanup
-    /// has nothing to repair).
-    pub tombstones_since_repair: u64,
-    pub reserved: [u64; 1],
+    pub reserved: [u64; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
