@@ -58,6 +58,8 @@ def write(res, outdir):
         md += ["**Cold cache**: before every QPS point the server restarts with shared_buffers = "
                f"{res['cold']} and the OS page cache is dropped, so each point starts with no index "
                "page in memory (its QPS includes warming up).", ""]
+    if res.get("note"):
+        md += [f"Note: {res['note']}", ""]
     md += [f"- Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GB RAM",
            f"- Server: {res['versions']['postgres']}; vsag {res['versions']['vsag']}; "
            f"pgvector {res['versions']['pgvector']} — both in the same server, same run",
