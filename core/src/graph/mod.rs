@@ -75,4 +75,6 @@ pub fn build_memory_estimate(n: usize, dim: usize, m: usize) -> usize {
 }
 
 #[cfg(test)]
+mod search_tests;
+#[cfg(test)]
 mod tests;
