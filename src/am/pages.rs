@@ -47,6 +47,11 @@ pub unsafe fn read_buffer_fork(index: Relation, fork: pg_sys::ForkNumber::Type, 
     pg_sys::ReadBufferExtended(index, fork, block, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut())
 }
 
+/// A main-fork page read through a buffer access strategy (VACUUM's ring buffer).
+pub unsafe fn read_buffer_strategy(index: Relation, block: BlockNumber, strategy: pg_sys::BufferAccessStrategy) -> Buffer {
+    pg_sys::ReadBufferExtended(index, pg_sys::ForkNumber::MAIN_FORKNUM, block, pg_sys::ReadBufferMode::RBM_NORMAL, strategy)
+}
+
 /// Number of blocks in the main fork.
 pub unsafe fn nblocks(index: Relation) -> BlockNumber {
     pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM)

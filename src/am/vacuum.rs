@@ -41,13 +41,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     let mut live = 0f64;
     for block in 0..nblocks {
         delay_point();
-        let buf = pg_sys::ReadBufferExtended(
-            index,
-            pg_sys::ForkNumber::MAIN_FORKNUM,
-            block,
-            pg_sys::ReadBufferMode::RBM_NORMAL,
-            (*info).strategy,
-        );
+        let buf = pages::read_buffer_strategy(index, block, (*info).strategy);
         pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
         if pages::page_type(pg_sys::BufferGetPage(buf)) != PAGE_NODE {
             pg_sys::UnlockReleaseBuffer(buf);
@@ -141,13 +135,7 @@ unsafe fn repair(index: pg_sys::Relation, strategy: pg_sys::BufferAccessStrategy
         let mut nodes: HashMap<u64, Node> = HashMap::new();
         for block in 0..pages::nblocks(index) {
             delay_point();
-            let buf = pg_sys::ReadBufferExtended(
-                index,
-                pg_sys::ForkNumber::MAIN_FORKNUM,
-                block,
-                pg_sys::ReadBufferMode::RBM_NORMAL,
-                strategy,
-            );
+            let buf = pages::read_buffer_strategy(index, block, strategy);
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             let page = pg_sys::BufferGetPage(buf);
             if pages::page_type(page) == PAGE_NODE {
