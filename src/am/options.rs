@@ -50,34 +50,31 @@ pub const STORAGE_CODES: i32 = 2;
 pub const FINE_AUTO: i32 = 0;
 pub const FINE_NONE: i32 = 4;
 
-struct EnumTable([pg_sys::relopt_enum_elt_def; 4]);
+struct EnumTable<const N: usize>([pg_sys::relopt_enum_elt_def; N]);
 // SAFETY: immutable static data (C string pointers to 'static literals).
-unsafe impl Sync for EnumTable {}
+unsafe impl<const N: usize> Sync for EnumTable<N> {}
 
-static QUANTIZER_VALUES: EnumTable5 = EnumTable5([
+static QUANTIZER_VALUES: EnumTable<5> = EnumTable([
     pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: QUANTIZER_AUTO },
     pg_sys::relopt_enum_elt_def { string_val: c"sq8".as_ptr(), symbol_val: QUANTIZER_SQ8 },
     pg_sys::relopt_enum_elt_def { string_val: c"sq4".as_ptr(), symbol_val: QUANTIZER_SQ4 },
     pg_sys::relopt_enum_elt_def { string_val: c"bit".as_ptr(), symbol_val: QUANTIZER_BIT },
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
-static STORAGE_VALUES: EnumTable = EnumTable([
+static STORAGE_VALUES: EnumTable<4> = EnumTable([
     pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: STORAGE_AUTO },
     pg_sys::relopt_enum_elt_def { string_val: c"full".as_ptr(), symbol_val: STORAGE_FULL },
     pg_sys::relopt_enum_elt_def { string_val: c"codes".as_ptr(), symbol_val: STORAGE_CODES },
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
 
-static FINE_VALUES: EnumTable5 = EnumTable5([
+static FINE_VALUES: EnumTable<5> = EnumTable([
     pg_sys::relopt_enum_elt_def { string_val: c"auto".as_ptr(), symbol_val: FINE_AUTO },
     pg_sys::relopt_enum_elt_def { string_val: c"none".as_ptr(), symbol_val: FINE_NONE },
     pg_sys::relopt_enum_elt_def { string_val: c"sq8".as_ptr(), symbol_val: QUANTIZER_SQ8 },
     pg_sys::relopt_enum_elt_def { string_val: c"sq4".as_ptr(), symbol_val: QUANTIZER_SQ4 },
     pg_sys::relopt_enum_elt_def { string_val: std::ptr::null(), symbol_val: 0 },
 ]);
-struct EnumTable5([pg_sys::relopt_enum_elt_def; 5]);
-// SAFETY: as for EnumTable.
-unsafe impl Sync for EnumTable5 {}
 
 static mut RELOPT_KIND: pg_sys::relopt_kind::Type = 0;
 
