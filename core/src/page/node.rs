@@ -15,8 +15,8 @@
 //! other's neighbour lists nor end up without in-edges.
 //! Neighbour slots `0..degree` are valid and compact. Inline codes are valid for slots
 //! `0..n_inline` (`n_inline <= min(degree, inline_cap)`), i.e. the first neighbours.
-//! `graph::build` orders lists farthest first: near neighbours are usually reached by other
-//! paths before this node is expanded, so inline codes pay off most for the far ones.
+//! Lists are kept nearest first everywhere (build, insert, VACUUM), so under partial
+//! redundancy the inline codes are the nearest neighbours'.
 //! With the full vector stored there is no own code: whoever reads this tuple to score it
 //! can compute the exact distance for the same page read.
 //! Because tuples start MAXALIGNed and the vector offset is a multiple of 4, `vector()` is
