@@ -4,7 +4,8 @@
 # pg_config, pg_regress and pgvector. For each: a release build in its own target directory
 # (target/versions-pgNN, so it never disturbs target/pg16 of bench/run nor the main build),
 # install into that wheel's PostgreSQL, a private cluster run as `postgres`, the pg_regress
-# suite and the pgvector coexistence test (tests/pgvector/coexist.py). Prints
+# suite, the pgvector coexistence test (tests/pgvector/coexist.py) and the insert-quality
+# comparison with pgvector HNSW (tests/pgvector/inserts.py). Prints
 # `pgNN <suite>: N passed, N failed` lines and, last, the sum.
 # VSAG_VERSIONS="16 18" chooses versions, VSAG_VERSIONS_PYENV the venv holding the wheels,
 # VSAG_VERSIONS_PORT_BASE the ports (base + major version; default 5470: 5486 and 5488).
@@ -92,6 +93,9 @@ for v in "${VERSIONS[@]}"; do
         PGHOST="$dir" PGPORT="$port" VSAG_PG_BIN="$bin" \
             "$VPYENV/bin/python" "$REPO/tests/pgvector/coexist.py" 2>&1 | tee "$LOGS/coexist-pg$v.log"
         counts "pg$v pgvector coexistence" "$LOGS/coexist-pg$v.log"
+        log "PostgreSQL $v: inserted rows stay findable, vsag vs pgvector"
+        PGHOST="$dir" PGPORT="$port" "$VPYENV/bin/python" "$REPO/tests/pgvector/inserts.py" 2>&1 | tee "$LOGS/inserts-pg$v.log"
+        counts "pg$v inserts vs pgvector" "$LOGS/inserts-pg$v.log"
     else
         echo "pg$v: no pgvector in this PostgreSQL, coexistence test not run"
     fi

@@ -5,12 +5,18 @@
 //! free slot gets the new node appended in place; a full neighbour is re-pruned over its
 //! old list plus the new node (vectors read without holding any lock), and the result is
 //! written only if its list did not change meanwhile (version check), else retried.
+//! An edge a re-prune drops is checked: if none of the kept neighbours nearest to its
+//! target links there, the new node takes it over (nb → new → it), so no node loses its
+//! only in-edge. What still fails (a back-link after repeated conflicts, a hand-over that
+//! cost another edge) is counted in the metapage for VACUUM to repair.
+//! The node goes into a slot VACUUM freed when there is one (`pages::place_node`).
 //! A row whose vector is bitwise identical to an existing node's joins that node (up to
 //! MAX_HEAP_TIDS rows per node) instead of adding a copy pruning could not keep connected.
 //! At most one buffer lock is held at any time, so concurrent inserts cannot deadlock.
 
 use super::build::index_value;
 use super::index::{self, read_meta, write_meta, IndexState};
+use super::links::{self, Linked};
 use super::pages;
 use super::store::PgStore;
 use pgrx::pg_guard;
@@ -100,6 +106,10 @@ unsafe fn choose_neighbours(
         }
         None => false,
     });
+    // Distances from the exact new vector (the search scored codes).
+    for c in cands.iter_mut() {
+        c.1 = index_distance(st.metric, v, &data[&c.0].0);
+    }
     // Exact-copy candidates: full storage compares the stored vectors bit for bit; codes
     // storage pre-selects equal codes and `join_identical` confirms from the table.
     identical.clear();
@@ -142,7 +152,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     let list: Vec<(ItemPointer, Option<&[u8]>)> =
         chosen.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(data[id].1.as_slice()))).collect();
     node.set_neighbours(&list);
-    let (ptr, extended) = pages::append_node(index, meta.insert_block, &tuple);
+    let (ptr, extended) = pages::place_node(index, &layout, meta.insert_block, &tuple);
 
     let mut became_entry = false;
     let mut raced_entry = None;
@@ -179,58 +189,51 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
         }
         None => chosen,
     };
+    let mut lost = 0u64;
     let mut orphans = Vec::new();
     for (nb, _) in chosen {
-        orphans.extend(add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code));
+        match add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code) {
+            Some(dropped) => orphans.extend(dropped),
+            None => lost += 1,
+        }
     }
-    if !orphans.is_empty() {
-        adopt(&store, ptr, &orphans);
+    for (x, x_code) in adopt(&store, ptr, &orphans) {
+        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ptr, ItemPointer::from_u64(x), &x_code) {
+            lost += 1;
+        }
     }
     // A copy of full duplicate nodes: pruning keeps few copies in any list, so make sure one
     // of them links to it, or later copies (which join it) would be unreachable too.
     if let Some(&dup) = identical.first() {
-        force_link(&store, ItemPointer::from_u64(dup), ptr, &code, &identical);
+        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(dup), ptr, &code) {
+            lost += 1;
+        }
+    }
+    if lost > 0 {
+        links::note_pending_repair(index, lost);
     }
 }
 
-/// Ensures `from` links to `to`: appends, or overwrites the last slot pointing at another
-/// copy (reachable through `from` anyway), or else the last slot.
-pub unsafe fn force_link(store: &PgStore, from: ItemPointer, to: ItemPointer, code: &[u8], copies: &[u64]) {
-    let layout = store.st.layout;
-    pages::modify_item(store.index, from, |b| {
-        let mut node = NodeMut::new(&layout, b);
-        let list: Vec<ItemPointer> = node.as_ref().neighbours().collect();
-        if list.contains(&to) {
-            return false;
-        }
-        let slot = if list.len() < layout.m {
-            list.len()
-        } else {
-            list.iter().rposition(|p| copies.contains(&p.to_u64())).unwrap_or(layout.m - 1)
-        };
-        node.set_neighbour(slot, to, Some(code));
-        true
-    });
-}
-
-/// Links `nb` → `new`. Returns the old neighbours `nb` dropped to make room (with their
-/// codes): the caller hands them to the new node, so a node whose only in-edge came from
-/// `nb` stays reachable (nb → new → it).
+/// Links `nb` → `new`. Returns the old neighbours `nb` dropped to make room that may have
+/// lost their only in-edge (none of the kept neighbours nearest to them links there), with
+/// their codes: the caller hands them to the new node (nb → new → it). None when the
+/// back-link could not be written (the list kept changing under us).
 unsafe fn add_backlink(
     store: &mut PgStore,
     nb: ItemPointer,
     new: ItemPointer,
     v: &[f32],
     code: &[u8],
-) -> Vec<(u64, Vec<u8>)> {
+) -> Option<Vec<(u64, Vec<u8>)>> {
     let st = store.st.clone();
     let layout = st.layout;
-    for _attempt in 0..3 {
+    for _attempt in 0..5 {
         let mut seen_version = None;
         pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
             let h = node.header();
-            if node.as_ref().neighbours().any(|p| p == new) {
+            // A tombstone never needs new edges (VACUUM is about to unlink it).
+            if node.as_ref().is_deleted() || node.as_ref().neighbours().any(|p| p == new) {
                 return false;
             }
             if (h.degree as usize) < layout.m {
@@ -241,11 +244,11 @@ unsafe fn add_backlink(
                 false
             }
         });
-        let Some(version) = seen_version else { return Vec::new() };
+        let Some(version) = seen_version else { return Some(Vec::new()) };
         // Full: re-prune its neighbourhood plus the new node, reading without locks held.
-        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return Vec::new() };
+        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return Some(Vec::new()) };
         let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().collect::<Vec<_>>()) else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         let mut data: HashMap<u64, Vec<f32>> = HashMap::new();
         let mut codes: HashMap<u64, Vec<u8>> = HashMap::new();
@@ -262,7 +265,7 @@ unsafe fn add_backlink(
         cands.sort_by_key(|c| c.0); // deterministic tie order
         let chosen = robust_prune(&mut cands, st.alpha, layout.m, |a, b| index_distance(st.metric, &data[&a], &data[&b]));
         if !chosen.iter().any(|(id, _)| *id == new.to_u64()) {
-            return Vec::new(); // the new node does not improve this neighbourhood
+            return Some(Vec::new()); // the new node does not improve this neighbourhood
         }
         let written = pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
@@ -274,34 +277,56 @@ unsafe fn add_backlink(
             node.set_neighbours(&refs);
             true
         });
-        if written {
-            return list
-                .iter()
-                .filter(|p| !chosen.iter().any(|(id, _)| *id == p.to_u64()))
-                .filter_map(|p| codes.remove(&p.to_u64()).map(|c| (p.to_u64(), c)))
-                .collect();
+        if !written {
+            continue;
         }
+        let dropped: Vec<u64> =
+            list.iter().map(|p| p.to_u64()).filter(|p| !chosen.iter().any(|(id, _)| id == p)).collect();
+        let mut unguarded = Vec::new();
+        for x in dropped {
+            let Some(xv) = data.get(&x) else { continue };
+            // The kept neighbours that occluded x are the ones nearest to it: if one of them
+            // links to x, x stays reachable through nb.
+            let mut near: Vec<(f32, u64)> = chosen
+                .iter()
+                .filter(|(id, _)| *id != new.to_u64())
+                .map(|(id, _)| (index_distance(st.metric, xv, &data[id]), *id))
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let guarded = near.iter().take(3).any(|&(_, r)| {
+                store.with_node(r, |n| n.neighbours().any(|p| p.to_u64() == x)).unwrap_or(false)
+            });
+            if !guarded {
+                unguarded.extend(codes.remove(&x).map(|c| (x, c)));
+            }
+        }
+        return Some(unguarded);
     }
-    Vec::new()
+    None
 }
 
-/// Appends handed-over neighbours to node `at` while it has free slots.
-unsafe fn adopt(store: &PgStore, at: ItemPointer, orphans: &[(u64, Vec<u8>)]) {
+/// Appends handed-over neighbours to node `at` while it has free slots; returns the ones
+/// that did not fit.
+unsafe fn adopt(store: &PgStore, at: ItemPointer, orphans: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<u8>)> {
     let layout = store.st.layout;
+    let mut rest = Vec::new();
     pages::modify_item(store.index, at, |b| {
         let mut node = NodeMut::new(&layout, b);
         let mut changed = false;
         for (id, code) in orphans {
             let p = ItemPointer::from_u64(*id);
+            if p == at || node.as_ref().neighbours().any(|q| q == p) {
+                continue;
+            }
             let deg = node.header().degree as usize;
             if deg >= layout.m {
-                break;
+                rest.push((*id, code.clone()));
+                continue;
             }
-            if p != at && !node.as_ref().neighbours().any(|q| q == p) {
-                node.set_neighbour(deg, p, Some(code));
-                changed = true;
-            }
+            node.set_neighbour(deg, p, Some(code));
+            changed = true;
         }
         changed
     });
+    rest
 }

@@ -8,7 +8,7 @@
 //! pages are WAL-logged as full page images by the build.
 
 use pgrx::pg_sys::{self, Buffer, BlockNumber, Page, Relation};
-use vsag_core::page::{ItemPointer, MAXALIGN};
+use vsag_core::page::{ItemPointer, NodeLayout, NodeMut, NodeRef, MAXALIGN};
 
 /// Page types, stored in the special space so a page can be recognised (vsag_verify).
 pub const PAGE_META: u16 = 1;
@@ -166,6 +166,80 @@ pub unsafe fn append_node(index: Relation, hint: BlockNumber, bytes: &[u8]) -> (
     pg_sys::GenericXLogFinish(state);
     pg_sys::UnlockReleaseBuffer(buf);
     (ItemPointer::new(block, off), true)
+}
+
+/// Puts a new node tuple where VACUUM freed a slot (pages found through the free space
+/// map, see `record_free_slots`), else appends it like `append_node`. The reused slot's
+/// version counter keeps counting so a writer that read the old tuple sees a change.
+pub unsafe fn place_node(index: Relation, layout: &NodeLayout, hint: BlockNumber, bytes: &[u8]) -> (ItemPointer, bool) {
+    for _ in 0..4 {
+        let block = pg_sys::GetPageWithFreeSpace(index, layout.tuple_size);
+        if block == pg_sys::InvalidBlockNumber || block == META_BLOCK || block >= nblocks(index) {
+            break;
+        }
+        let buf = read_buffer(index, block);
+        pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+        let raw = pg_sys::BufferGetPage(buf);
+        let mut free = Vec::new();
+        if page_type(raw) == PAGE_NODE {
+            for off in 1..=pg_sys::PageGetMaxOffsetNumber(raw) {
+                if item(raw, off).is_some_and(|b| b.len() >= layout.tuple_size && NodeRef::new(layout, b).is_free()) {
+                    free.push(off);
+                }
+            }
+        }
+        if let Some(&off) = free.first() {
+            let state = pg_sys::GenericXLogStart(index);
+            let page = pg_sys::GenericXLogRegisterBuffer(state, buf, 0);
+            guarded(state, || {
+                let dst = item(page, off).expect("free slot");
+                let version = NodeRef::new(layout, dst).header().version;
+                dst[..layout.tuple_size].copy_from_slice(&bytes[..layout.tuple_size]);
+                let mut node = NodeMut::new(layout, dst);
+                let mut h = node.header();
+                h.version = version.wrapping_add(1);
+                node.set_header(h);
+            });
+            pg_sys::GenericXLogFinish(state);
+            pg_sys::UnlockReleaseBuffer(buf);
+            pg_sys::RecordPageWithFreeSpace(index, block, (free.len() - 1) * layout.tuple_size);
+            return (ItemPointer::new(block, off), false);
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+        // Stale map entry (another insert took the slots): forget it and look again.
+        pg_sys::RecordPageWithFreeSpace(index, block, 0);
+    }
+    append_node(index, hint, bytes)
+}
+
+/// Tells the free space map that `block` has `slots` free node slots (VACUUM).
+pub unsafe fn record_free_slots(index: Relation, layout: &NodeLayout, block: BlockNumber, slots: usize) {
+    pg_sys::RecordPageWithFreeSpace(index, block, slots * layout.tuple_size);
+}
+
+/// Calls `f(block, buffer)` for every node page in block order, the buffer locked in
+/// `lock` mode (read through `strategy` if given); interrupts are checked between pages.
+pub unsafe fn for_each_node_page(
+    index: Relation,
+    strategy: pg_sys::BufferAccessStrategy,
+    lock: u32,
+    mut f: impl FnMut(BlockNumber, Buffer),
+) {
+    for block in 0..nblocks(index) {
+        pgrx::check_for_interrupts!();
+        let buf = read_buffer_strategy(index, block, strategy);
+        pg_sys::LockBuffer(buf, lock as i32);
+        if page_type(pg_sys::BufferGetPage(buf)) == PAGE_NODE {
+            f(block, buf);
+        }
+        pg_sys::UnlockReleaseBuffer(buf);
+    }
+}
+
+/// The node tuples of a page: (offset, bytes), skipping anything shorter than a node.
+pub unsafe fn node_items<'a>(page: Page, layout: &'a NodeLayout) -> impl Iterator<Item = (u16, &'a mut [u8])> + 'a {
+    let max = if pg_sys::PageIsNew(page) { 0 } else { pg_sys::PageGetMaxOffsetNumber(page) };
+    (1..=max).filter_map(move |off| item(page, off).filter(|b| b.len() >= layout.tuple_size).map(|b| (off, b)))
 }
 
 /// A new, exclusively locked block at the end of `fork`.

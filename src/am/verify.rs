@@ -132,6 +132,7 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
     let mut nodes: HashMap<u64, (Vec<ItemPointer>, bool)> = HashMap::new();
     let mut live = 0u64;
     let mut deleted = 0u64;
+    let mut free = 0u64;
     for block in 0..nblocks {
         let buf = pages::read_buffer(index, block);
         pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
@@ -164,6 +165,13 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
                     rep.error(Some(block), Some(off), format!("{} inline codes, capacity {}", h.n_inline, layout.inline_cap));
                 }
                 let is_deleted = node.is_deleted();
+                if node.is_free() {
+                    // A freed slot is about to hold another node: it routes nothing.
+                    free += 1;
+                    deleted += 1;
+                    nodes.insert(ItemPointer::new(block, off).to_u64(), (Vec::new(), true));
+                    continue;
+                }
                 if is_deleted {
                     deleted += 1;
                 } else {
@@ -227,11 +235,16 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
         rep.warning(None, None, format!("{unreachable} live nodes unreachable in all"));
     }
     let errors = rep.rows.iter().filter(|r| r.0 == "error").count();
+    let free = if free > 0 { format!(", {free} of them free") } else { String::new() };
+    let pending = match meta.pending_repair {
+        0 => String::new(),
+        n => format!(", {n} repair events pending for VACUUM"),
+    };
     rep.rows.push((
         "info".into(),
         None,
         None,
-        format!("{nblocks} pages, {} nodes ({live} live, {deleted} deleted), {unreachable} unreachable, {errors} problems", nodes.len()),
+        format!("{nblocks} pages, {} nodes ({live} live, {deleted} deleted{free}), {unreachable} unreachable, {errors} problems{pending}", nodes.len()),
     ));
     (rep.rows, indexed)
 }

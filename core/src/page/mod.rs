@@ -172,7 +172,11 @@ pub struct MetaPage {
     pub nav_param_len: u32,
     /// `error_bound` of the fine quantizer's estimates.
     pub fine_error_bound: f32,
-    pub reserved: [u64; 2],
+    /// Events since the last graph repair that may have left the graph worse (nodes that
+    /// lost their last row, back-links an insert could not write). VACUUM repairs only
+    /// when it is non-zero. Zero in indexes written before it existed (was reserved).
+    pub pending_repair: u64,
+    pub reserved: [u64; 1],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

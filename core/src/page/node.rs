@@ -28,6 +28,10 @@ use std::borrow::Cow;
 
 /// `NodeHeader::flags` bit: no live heap row is left; keep traversing, never return.
 pub const NODE_DELETED: u16 = 1;
+/// `NodeHeader::flags` bit (always with `NODE_DELETED`): VACUUM removed every live node's
+/// edge to this tombstone, so an insert may overwrite the slot with a new node. Until then
+/// it still routes searches that reach it through a stale edge.
+pub const NODE_FREE: u16 = 2;
 
 /// Heap rows one node can stand for (pgvector's HNSW uses 10 too). More identical rows
 /// get further nodes. At m = 32 this costs 60 bytes per tuple.
@@ -279,6 +283,9 @@ impl<'a> NodeRef<'a> {
     pub fn is_deleted(&self) -> bool {
         self.header().flags & NODE_DELETED != 0
     }
+    pub fn is_free(&self) -> bool {
+        self.header().flags & NODE_FREE != 0
+    }
     pub fn degree(&self) -> usize {
         (self.header().degree as usize).min(self.layout.m)
     }
@@ -403,6 +410,16 @@ impl<'a> NodeMut<'a> {
             h.flags & !NODE_DELETED
         };
         self.set_header(h);
+    }
+    /// Marks a tombstone reusable (see `NODE_FREE`). Returns false for a live node.
+    pub fn set_free(&mut self) -> bool {
+        let mut h = self.header();
+        if h.flags & NODE_DELETED == 0 {
+            return false;
+        }
+        h.flags |= NODE_FREE;
+        self.set_header(h);
+        true
     }
     /// Adds a heap row with this node's (bitwise identical) vector. Returns false, changing
     /// nothing, when the node is full or deleted (a deleted node is a tombstone: reviving it
