@@ -5,10 +5,10 @@
 //! free slot gets the new node appended in place; a full neighbour is re-pruned over its
 //! old list plus the new node (vectors read without holding any lock), and the result is
 //! written only if its list did not change meanwhile (version check), else retried.
-//! An edge a re-prune drops is checked: if none of the kept neighbours nearest to its
-//! target links there, the new node takes it over (nb → new → it), so no node loses its
-//! only in-edge. What still fails (a back-link after repeated conflicts, a hand-over that
-//! cost another edge) is counted in the metapage for VACUUM to repair.
+//! An edge the re-prune would drop goes only if one of the kept neighbours nearest to its
+//! target links there too, so no node loses its only in-edge. What still fails (a back-link
+//! after repeated conflicts, a forced link that cost another edge) is counted in the
+//! metapage for VACUUM to repair.
 //! The node goes into a slot VACUUM freed when there is one (`pages::place_node`).
 //! A row whose vector is bitwise identical to an existing node's joins that node (up to
 //! MAX_HEAP_TIDS rows per node) instead of adding a copy pruning could not keep connected.
@@ -189,16 +189,17 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
         }
         None => chosen,
     };
-    let mut lost = 0u64;
-    let mut orphans = Vec::new();
+    let (mut lost, mut in_edges) = (0u64, 0usize);
+    let first = chosen.first().map(|c| c.0);
     for (nb, _) in chosen {
         match add_backlink(&mut store, ItemPointer::from_u64(nb), ptr, v, &code) {
-            Some(dropped) => orphans.extend(dropped),
+            Some(linked) => in_edges += linked as usize,
             None => lost += 1,
         }
     }
-    for (x, x_code) in adopt(&store, ptr, &orphans) {
-        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ptr, ItemPointer::from_u64(x), &x_code) {
+    // No neighbour took a back-link: the nearest one must, or nothing reaches the node.
+    if let (0, Some(nearest)) = (in_edges, first) {
+        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(nearest), ptr, &code) {
             lost += 1;
         }
     }
@@ -214,21 +215,18 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     }
 }
 
-/// Links `nb` → `new`. Returns the old neighbours `nb` dropped to make room that may have
-/// lost their only in-edge (none of the kept neighbours nearest to them links there), with
-/// their codes: the caller hands them to the new node (nb → new → it). None when the
-/// back-link could not be written (the list kept changing under us).
-unsafe fn add_backlink(
-    store: &mut PgStore,
-    nb: ItemPointer,
-    new: ItemPointer,
-    v: &[f32],
-    code: &[u8],
-) -> Option<Vec<(u64, Vec<u8>)>> {
+/// Links `nb` → `new`. A full `nb` is re-pruned over its list plus `new`. An old neighbour
+/// the prune drops must still be reached: through one of the kept neighbours nearest to it
+/// if one links there, else through `new`, which adopts it while it has room, else it stays
+/// in nb's list; with too many of those, `new` takes the slot of the farthest droppable
+/// one, or, if none, no back-link is made. Returns whether nb now
+/// links to new; None when the list kept changing under us (counted for VACUUM).
+unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v: &[f32], code: &[u8]) -> Option<bool> {
     let st = store.st.clone();
     let layout = st.layout;
     for _attempt in 0..5 {
         let mut seen_version = None;
+        let mut linked = false;
         pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
             let h = node.header();
@@ -238,80 +236,88 @@ unsafe fn add_backlink(
             }
             if (h.degree as usize) < layout.m {
                 node.set_neighbour(h.degree as usize, new, Some(code));
+                linked = true;
                 true
             } else {
                 seen_version = Some(h.version);
                 false
             }
         });
-        let Some(version) = seen_version else { return Some(Vec::new()) };
+        let Some(version) = seen_version else { return Some(linked) };
         // Full: re-prune its neighbourhood plus the new node, reading without locks held.
-        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return Some(Vec::new()) };
-        let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().collect::<Vec<_>>()) else {
-            return Some(Vec::new());
+        let Some((nb_vec, _)) = read_node_data(store, nb.to_u64()) else { return Some(false) };
+        let Some(list) = store.with_node(nb.to_u64(), |n| n.neighbours().map(|p| p.to_u64()).collect::<Vec<_>>()) else {
+            return Some(false);
         };
-        let mut data: HashMap<u64, Vec<f32>> = HashMap::new();
-        let mut codes: HashMap<u64, Vec<u8>> = HashMap::new();
-        data.insert(new.to_u64(), v.to_vec());
-        codes.insert(new.to_u64(), code.to_vec());
-        for p in &list {
-            if let Some((pv, pc)) = read_node_data(store, p.to_u64()) {
-                data.insert(p.to_u64(), pv);
-                codes.insert(p.to_u64(), pc);
+        let mut data: HashMap<u64, (Vec<f32>, Vec<u8>)> = HashMap::new();
+        data.insert(new.to_u64(), (v.to_vec(), code.to_vec()));
+        for &p in &list {
+            if let Some(d) = read_node_data(store, p) {
+                data.insert(p, d);
             }
         }
-        let mut cands: Vec<(u64, f32)> =
-            data.iter().map(|(id, x)| (*id, index_distance(st.metric, &nb_vec, x))).collect();
+        let dist_nb = |id: &u64| index_distance(st.metric, &nb_vec, &data[id].0);
+        let mut cands: Vec<(u64, f32)> = data.keys().map(|id| (*id, dist_nb(id))).collect();
         cands.sort_by_key(|c| c.0); // deterministic tie order
-        let chosen = robust_prune(&mut cands, st.alpha, layout.m, |a, b| index_distance(st.metric, &data[&a], &data[&b]));
+        let chosen = robust_prune(&mut cands, st.alpha, layout.m, |a, b| index_distance(st.metric, &data[&a].0, &data[&b].0));
         if !chosen.iter().any(|(id, _)| *id == new.to_u64()) {
-            return Some(Vec::new()); // the new node does not improve this neighbourhood
+            return Some(false); // the new node does not improve this neighbourhood
         }
+        // Old neighbours the prune drops: droppable only if still reached through nb.
+        let (mut keep, mut droppable): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+        for &x in list.iter().filter(|x| data.contains_key(x) && !chosen.iter().any(|(id, _)| id == *x)) {
+            let mut near: Vec<(f32, u64)> = chosen
+                .iter()
+                .filter(|(id, _)| *id != new.to_u64())
+                .map(|(id, _)| (index_distance(st.metric, &data[&x].0, &data[id].0), *id))
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let reached = near.iter().take(3).any(|&(_, r)| store.with_node(r, |n| n.neighbours().any(|p| p.to_u64() == x)).unwrap_or(false));
+            if reached { droppable.push(x) } else { keep.push(x) }
+        }
+        // The new node adopts those it has room for (nb → new → x); the rest stay in nb.
+        if !keep.is_empty() {
+            let offered: Vec<(u64, Vec<u8>)> = keep.iter().map(|x| (*x, data[x].1.clone())).collect();
+            let rest = adopt(store, new, &offered);
+            keep.retain(|x| rest.iter().any(|(r, _)| r == x));
+        }
+        let mut out: Vec<(u64, f32)> = chosen.clone();
+        out.extend(keep.iter().map(|x| (*x, dist_nb(x))));
+        if out.len() > layout.m {
+            // Not enough room for the new edge and every needed old one.
+            let Some(&victim) = droppable.iter().max_by(|a, b| dist_nb(a).total_cmp(&dist_nb(b))) else {
+                return Some(false);
+            };
+            out = list.iter().filter(|x| **x != victim && data.contains_key(x)).map(|x| (*x, dist_nb(x))).collect();
+            out.push((new.to_u64(), dist_nb(&new.to_u64())));
+            out.truncate(layout.m);
+        }
+        out.sort_by(|a, b| a.1.total_cmp(&b.1));
         let written = pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
             if node.header().version != version {
                 return false;
             }
             let refs: Vec<(ItemPointer, Option<&[u8]>)> =
-                chosen.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(codes[id].as_slice()))).collect();
+                out.iter().map(|(id, _)| (ItemPointer::from_u64(*id), Some(data[id].1.as_slice()))).collect();
             node.set_neighbours(&refs);
             true
         });
-        if !written {
-            continue;
+        if written {
+            return Some(true);
         }
-        let dropped: Vec<u64> =
-            list.iter().map(|p| p.to_u64()).filter(|p| !chosen.iter().any(|(id, _)| id == p)).collect();
-        let mut unguarded = Vec::new();
-        for x in dropped {
-            let Some(xv) = data.get(&x) else { continue };
-            // The kept neighbours that occluded x are the ones nearest to it: if one of them
-            // links to x, x stays reachable through nb.
-            let mut near: Vec<(f32, u64)> = chosen
-                .iter()
-                .filter(|(id, _)| *id != new.to_u64())
-                .map(|(id, _)| (index_distance(st.metric, xv, &data[id]), *id))
-                .collect();
-            near.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let guarded = near.iter().take(3).any(|&(_, r)| {
-                store.with_node(r, |n| n.neighbours().any(|p| p.to_u64() == x)).unwrap_or(false)
-            });
-            if !guarded {
-                unguarded.extend(codes.remove(&x).map(|c| (x, c)));
-            }
-        }
-        return Some(unguarded);
     }
     None
 }
 
 /// Appends handed-over neighbours to node `at` while it has free slots; returns the ones
-/// that did not fit.
+/// that did not fit (all of them if `at` cannot be read).
 unsafe fn adopt(store: &PgStore, at: ItemPointer, orphans: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<u8>)> {
     let layout = store.st.layout;
-    let mut rest = Vec::new();
+    let mut rest = orphans.to_vec();
     pages::modify_item(store.index, at, |b| {
         let mut node = NodeMut::new(&layout, b);
+        rest.clear();
         let mut changed = false;
         for (id, code) in orphans {
             let p = ItemPointer::from_u64(*id);

@@ -15,7 +15,7 @@ pub mod visited;
 pub use build::build;
 pub use dedup::{group_identical, Groups};
 pub use memstore::MemStore;
-pub use prune::robust_prune;
+pub use prune::{fill_prune, robust_prune};
 pub use search::{Hit, Own, Score, SearchState, SearchStats, SearchStore};
 pub use visited::VisitedSet;
 

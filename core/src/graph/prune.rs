@@ -99,6 +99,36 @@ pub fn robust_prune<I: Copy + PartialEq>(
         .collect()
 }
 
+/// Fills a list that lost some neighbours: keeps every entry of `kept` (id, distance to
+/// `p`) and adds `candidates` nearest first while the list has fewer than `m` entries,
+/// skipping any that a listed neighbour occludes at `alpha` (see `robust_prune`). Returns
+/// the list nearest first. Used where the old list is still good and only holes need
+/// filling (VACUUM around deleted nodes): fewer edges change, so fewer routes break.
+pub fn fill_prune<I: Copy + PartialEq>(
+    kept: &[(I, f32)],
+    candidates: &mut [(I, f32)],
+    alpha: f32,
+    m: usize,
+    mut dist: impl FnMut(I, I) -> f32,
+) -> Vec<(I, f32)> {
+    let alpha = if alpha.is_finite() && alpha >= 1.0 { alpha } else { 1.0 };
+    candidates.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut out: Vec<(I, f32)> = kept.to_vec();
+    for &(c, d_pc) in candidates.iter() {
+        if out.len() >= m {
+            break;
+        }
+        if out.iter().any(|&(r, _)| r == c) {
+            continue;
+        }
+        if out.iter().all(|&(r, _)| occlusion_factor(d_pc, dist(r, c)) <= alpha) {
+            out.push((c, d_pc));
+        }
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +184,25 @@ mod tests {
             got.contains(&10) && got.contains(&11) && got.contains(&12),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn fill_keeps_old_neighbours_and_fills_holes() {
+        // p at origin; kept neighbour to the east; candidates: one next to it (occluded),
+        // one to the north, one to the west.
+        let pts: Vec<[f32; 2]> = vec![[1.0, 0.0], [1.1, 0.05], [0.0, 1.0], [-1.0, 0.0]];
+        let d0 = |i: usize| l2(&pts[i], &[0.0, 0.0]);
+        let kept = [(0usize, d0(0))];
+        let mut c: Vec<(usize, f32)> = (1..4).map(|i| (i, d0(i))).collect();
+        let got: Vec<usize> = fill_prune(&kept, &mut c, 1.2, 3, |a, b| l2(&pts[a], &pts[b]))
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(got, vec![0, 2, 3]);
+        // Never more than m, and the kept ones stay even past m's worth of candidates.
+        let got = fill_prune(&kept, &mut c, 100.0, 2, |a, b| l2(&pts[a], &pts[b]));
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().any(|x| x.0 == 0));
     }
 
     #[test]
