@@ -204,8 +204,10 @@ fn query_table(client: &SpiClient<'_>, table: pg_sys::Oid, index: pg_sys::Oid, d
     };
     let dims_fn = get(3).expect("an opclass type has a schema");
     let q = format!("SELECT {dims_fn}({column}) FROM {name} WHERE {column} IS NOT NULL AND {dims_fn}({column}) <> {dim} LIMIT 1");
-    if let Some(bad) = client.select(q.as_str(), Some(1), &[]).unwrap_or_else(|e| spi_err(e)).first().get::<i32>(1).unwrap_or_else(|e| spi_err(e)) {
-        error!("vsag_tune: query table {name} has vectors of {bad} dimensions, the index has {dim}");
+    let bad = client.select(q.as_str(), Some(1), &[]).unwrap_or_else(|e| spi_err(e));
+    if !bad.is_empty() {
+        let got = bad.first().get::<i32>(1).unwrap_or_else(|e| spi_err(e)).unwrap_or_default();
+        error!("vsag_tune: query table {name} has vectors of {got} dimensions, the index has {dim}");
     }
     QuerySource::Table { table: name, column }
 }
@@ -271,6 +273,9 @@ fn exact_top_k(client: &SpiClient<'_>, t: &Target, source: &QuerySource, tids: &
     let mut out = Vec::with_capacity(tids.len());
     for tid in tids {
         if Instant::now() > half {
+            if out.is_empty() {
+                error!("vsag_tune: time_budget too short to compute the exact neighbours of one sample query");
+            }
             notice!("vsag_tune: half the time budget used for exact top-k; tuning on {} queries", out.len());
             break;
         }
@@ -292,7 +297,7 @@ fn exact_top_k(client: &SpiClient<'_>, t: &Target, source: &QuerySource, tids: &
     }
     unsafe { pg_sys::AtEOXact_GUC(true, nest) };
     if out.is_empty() {
-        error!("vsag_tune: no sample query has a neighbour in {} (too few rows, or the time budget is too short)", t.table);
+        error!("vsag_tune: no sample query has a neighbour in {}: too few rows", t.table);
     }
     out
 }
