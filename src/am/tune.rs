@@ -17,6 +17,7 @@ use pgrx::datum::{DatumWithOid, Interval};
 use pgrx::prelude::*;
 use pgrx::spi::{Spi, SpiClient};
 use pgrx::{PgBuiltInOids, PgOid};
+use vsag_core::page::ItemPointer;
 use std::time::{Duration, Instant};
 
 const MAX_K: i32 = 1000;
@@ -84,7 +85,7 @@ fn vsag_tune(
             None => QuerySource::Own,
         };
         let sampled = sample_rows(client, &t, &source, sample as usize);
-        let queries = exact_top_k(client, &t, &source, &sampled, k as usize, deadline);
+        let queries = exact_top_k(&mut *client, &t, &source, &sampled, k as usize, deadline);
         notice!(
             "vsag_tune: exact top-{k} of {} sample queries in {:.1} s",
             queries.len(),
@@ -105,7 +106,7 @@ fn vsag_tune(
         }
         let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
         let stmt = client.prepare(search.as_str(), &[text, text]).unwrap_or_else(|e| spi_err(e));
-        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
+        let mut tuner = Tuner { index, client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
         let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0 });
         tuner.trials.clear();
@@ -262,13 +263,21 @@ fn sample_rows(client: &SpiClient<'_>, t: &Target, source: &QuerySource, n: usiz
 
 /// Exact top-k of each sampled query by a sequential scan (index scans off). Stops early,
 /// keeping the queries done, when half the time budget is used.
-fn exact_top_k(client: &SpiClient<'_>, t: &Target, source: &QuerySource, tids: &[String], k: usize, deadline: Instant) -> Vec<Query> {
+fn exact_top_k(client: &mut SpiClient<'_>, t: &Target, source: &QuerySource, tids: &[String], k: usize, deadline: Instant) -> Vec<Query> {
     let nest = unsafe { pg_sys::NewGUCNestLevel() };
     unsafe {
+        // Whatever the session's planner settings: a sequential scan and a top-k sort.
+        set_guc(c"enable_seqscan", "on");
+        set_guc(c"enable_sort", "on");
         set_guc(c"enable_indexscan", "off");
+        set_guc(c"enable_indexonlyscan", "off");
         set_guc(c"enable_bitmapscan", "off");
     }
     let search = search_sql(t, source, k);
+    let args = [DatumWithOid::from(tids[0].clone()), DatumWithOid::from(tids[0].clone())];
+    if plan_without_index(client, &search, &t.index, &args).is_none() {
+        error!("vsag_tune: could not plan an exact (sequential) scan for the sample queries");
+    }
     let half = Instant::now() + (deadline.saturating_duration_since(Instant::now())) / 2;
     let mut out = Vec::with_capacity(tids.len());
     for tid in tids {
@@ -291,7 +300,8 @@ fn exact_top_k(client: &SpiClient<'_>, t: &Target, source: &QuerySource, tids: &
             .filter(|d| !d.is_nan())
             .collect();
         if let Some(&kth) = ds.last() {
-            out.push(Query { tid: tid.clone(), exclude, exact_count: ds.len(), kth });
+            let leave_out = matches!(source, QuerySource::Own).then(|| parse_tid(tid));
+            out.push(Query { tid: tid.clone(), exclude, leave_out, exact_count: ds.len(), kth });
         }
         pgrx::check_for_interrupts!();
     }
@@ -300,4 +310,14 @@ fn exact_top_k(client: &SpiClient<'_>, t: &Target, source: &QuerySource, tids: &
         error!("vsag_tune: no sample query has a neighbour in {}: too few rows", t.table);
     }
     out
+}
+
+/// `(block,offset)` as `tid` text prints it.
+fn parse_tid(text: &str) -> ItemPointer {
+    let inner = text.trim().trim_start_matches('(').trim_end_matches(')');
+    let mut parts = inner.split(',').map(|p| p.trim().parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(block)), Some(Ok(offset))) => ItemPointer { block: block as u32, offset: offset as u16 },
+        _ => error!("vsag_tune: unexpected tid text {text}"),
+    }
 }

@@ -10,7 +10,9 @@
 //! prefetch depths (ELP: recall does not depend on them), timed interleaved and compared by
 //! the median of per-round ratios, so that a noisy moment on a shared machine does not decide.
 
+use super::store::LEAVE_OUT;
 use super::verify_selfquery::set_guc;
+use vsag_core::page::ItemPointer;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{PreparedStatement, SpiClient};
@@ -23,6 +25,8 @@ const Z: f64 = 1.645;
 /// A cheaper-looking alternative (smaller `search_m`, a prefetch depth) must be this much
 /// faster than the plain setting to be chosen: timing noise must not pick it.
 const MIN_GAIN: f64 = 0.05;
+/// A failing trial this many times slower than the best passing one ends that search_m.
+const GIVE_UP: f64 = 1.5;
 /// Interleaved timing rounds when comparing finalists (odd: the median ratio decides).
 const RETIME_ROUNDS: usize = 5;
 /// Prefetch depths timed for the chosen setting (0 = off, the GUC's default).
@@ -33,6 +37,8 @@ const PREFETCH_DEPTHS: [usize; 3] = [0, 2, 4];
 pub struct Query {
     pub tid: String,
     pub exclude: String,
+    /// The query's own row (a sample from the table): left out of the graph while it runs.
+    pub leave_out: Option<ItemPointer>,
     /// Rows of the exact top-k (fewer than k in a tiny table).
     pub exact_count: usize,
     /// Distance of the exact k-th row: an index row at most this far is a true neighbour
@@ -59,7 +65,24 @@ pub struct Trial {
 /// The time budget ran out: keep what was measured.
 pub struct OutOfTime;
 
+/// Sets `LEAVE_OUT` for one query; cleared on drop, also when an ERROR unwinds.
+struct LeaveOneOut;
+
+impl LeaveOneOut {
+    fn new(index: pg_sys::Oid, tid: Option<ItemPointer>) -> Self {
+        LEAVE_OUT.with(|c| c.set(tid.map(|t| (index, t))));
+        LeaveOneOut
+    }
+}
+
+impl Drop for LeaveOneOut {
+    fn drop(&mut self) {
+        LEAVE_OUT.with(|c| c.set(None));
+    }
+}
+
 pub struct Tuner<'a, 'c> {
+    pub index: pg_sys::Oid,
     pub client: &'a SpiClient<'c>,
     /// The index query: $1 = the query vector's row, $2 = the row to exclude.
     pub stmt: &'a PreparedStatement<'c>,
@@ -98,7 +121,9 @@ impl Tuner<'_, '_> {
             let args = [DatumWithOid::from(q.tid.clone()), DatumWithOid::from(q.exclude.clone())];
             let tol = 1e-9 * (1.0 + q.kth.abs());
             let t0 = Instant::now();
+            let guard = LeaveOneOut::new(self.index, q.leave_out);
             let rows = self.client.select(self.stmt, None, &args).unwrap_or_else(|e| spi_err(e));
+            drop(guard);
             let mut hits = 0usize;
             for row in rows {
                 if let Some(d) = row.get::<f64>(1).unwrap_or_else(|e| spi_err(e)) {
@@ -138,8 +163,9 @@ impl Tuner<'_, '_> {
     }
 
     /// The smallest `ef_search` (within 1/16, at least `floor`) that passes at `search_m`,
-    /// starting the bracket at `start`; None when even `MAX_EF` does not.
-    fn min_ef(&mut self, search_m: usize, start: usize, floor: usize) -> Result<Option<Trial>, OutOfTime> {
+    /// starting the bracket at `start`; None when even `MAX_EF` does not, or when a failing
+    /// trial is already slower than `give_up_ms` (it could not win).
+    fn min_ef(&mut self, search_m: usize, start: usize, floor: usize, give_up_ms: f64) -> Result<Option<Trial>, OutOfTime> {
         let at = |ef: usize| Setting { ef_search: ef, search_m, prefetch_depth: 0 };
         let first = self.measure(at(start.max(floor)))?;
         // lo fails (floor - 1 = nothing at or above the floor is known to fail), hi passes.
@@ -157,6 +183,9 @@ impl Tuner<'_, '_> {
             (lo, hi)
         } else {
             let mut lo = start.max(floor);
+            if first.mean_ms > give_up_ms {
+                return Ok(None);
+            }
             loop {
                 if lo >= MAX_EF {
                     return Ok(None);
@@ -164,6 +193,9 @@ impl Tuner<'_, '_> {
                 let t = self.measure(at((lo * 2).min(MAX_EF)))?;
                 if self.passes(&t) {
                     break (lo, t);
+                }
+                if t.mean_ms > give_up_ms {
+                    return Ok(None);
                 }
                 lo = t.setting.ef_search;
             }
@@ -218,9 +250,13 @@ impl Tuner<'_, '_> {
     pub fn tune(&mut self, start: usize, floor: usize, smaller_m: &[usize]) -> Option<Setting> {
         let mut finalists: Vec<Setting> = Vec::new();
         let mut next = start;
+        // A smaller degree needs a wider beam; once a trial is this much slower than the
+        // all-neighbours winner it cannot win (and ef_search would climb to its maximum).
+        let mut give_up_ms = f64::INFINITY;
         for &sm in std::iter::once(&0).chain(smaller_m) {
-            match self.min_ef(sm, next, floor) {
+            match self.min_ef(sm, next, floor, give_up_ms) {
                 Ok(Some(t)) => {
+                    give_up_ms = give_up_ms.min(GIVE_UP * t.mean_ms);
                     finalists.push(t.setting);
                     next = t.setting.ef_search;
                     // Latency is not monotonic in ef_search near k: below k·rerank_factor a
@@ -236,7 +272,7 @@ impl Tuner<'_, '_> {
                         finalists.push(f);
                     }
                 }
-                Ok(None) => break, // a smaller degree will not pass either
+                Ok(None) => break, // a smaller degree will not do better
                 Err(OutOfTime) => {
                     notice!("vsag_tune: time budget used up; choosing among the settings measured");
                     break;
