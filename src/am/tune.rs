@@ -1,6 +1,7 @@
 //! `vsag_tune(index, target_recall, k, sample, time_budget, queries)`: query-level auto-tuning
 //! (issue 13). Samples query vectors — rows of the indexed table (each query then excludes
-//! its own row) or the rows of a user's query table — computes their exact top-k by a
+//! its own row from the results and, through `store::LEAVE_OUT`, from the graph, so it meets
+//! the index as a new vector would) or the rows of a user's query table — computes their exact top-k by a
 //! sequential scan, measures recall@k and latency of the index at candidate settings
 //! (`tune_trials`), stores the cheapest setting that meets the target as the index's
 //! defaults with `ALTER INDEX ... SET (ef_search, search_m, prefetch_depth)` and returns

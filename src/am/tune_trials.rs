@@ -22,9 +22,12 @@ use std::time::{Duration, Instant};
 pub const MAX_EF: usize = 10_000;
 /// One-sided 95% normal quantile: the margin in standard errors of the sample's recall.
 const Z: f64 = 1.645;
-/// A cheaper-looking alternative (smaller `search_m`, a prefetch depth) must be this much
-/// faster than the plain setting to be chosen: timing noise must not pick it.
+/// A smaller `search_m` must be this much faster than all neighbours to be chosen: timing
+/// noise must not pick it.
 const MIN_GAIN: f64 = 0.05;
+/// The same for a prefetch depth: with the index in shared buffers each hint costs a
+/// buffer-table lookup (10-15% of QPS measured warm), so only a clear win (cold index) counts.
+const MIN_GAIN_PREFETCH: f64 = 0.10;
 /// A failing trial this many times slower than the best passing one ends that search_m.
 const GIVE_UP: f64 = 1.5;
 /// Interleaved timing rounds when comparing finalists (odd: the median ratio decides).
@@ -213,8 +216,8 @@ impl Tuner<'_, '_> {
 
     /// Which of `settings` is cheapest: all are re-timed interleaved, `RETIME_ROUNDS` times,
     /// and an alternative replaces `settings[0]` only if its median time ratio to it within a
-    /// round (same moment, same machine load) is below `1 - MIN_GAIN`.
-    fn cheapest(&mut self, settings: &[Setting]) -> Setting {
+    /// round (same moment, same machine load) is below `1 - min_gain`.
+    fn cheapest(&mut self, settings: &[Setting], min_gain: f64) -> Setting {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
         'rounds: for _ in 0..RETIME_ROUNDS {
             let mut round = Vec::with_capacity(settings.len());
@@ -228,7 +231,7 @@ impl Tuner<'_, '_> {
                 times[i].push(t);
             }
         }
-        let mut best = (settings[0], 1.0 - MIN_GAIN);
+        let mut best = (settings[0], 1.0 - min_gain);
         for (i, s) in settings.iter().enumerate().skip(1) {
             let mut ratios: Vec<f64> = times[i].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
             if ratios.len() < RETIME_ROUNDS {
@@ -279,11 +282,16 @@ impl Tuner<'_, '_> {
                 }
             }
         }
+        if finalists.is_empty() {
+            // Out of time inside a bracket: the smallest passing ef_search measured, if any.
+            let passing = self.trials.iter().filter(|t| self.passes(t));
+            finalists.extend(passing.min_by_key(|t| (t.setting.search_m != 0, t.setting.ef_search)).map(|t| t.setting));
+        }
         let mut chosen = *finalists.first()?;
         if finalists.len() > 1 {
-            chosen = self.cheapest(&finalists);
+            chosen = self.cheapest(&finalists, MIN_GAIN);
         }
         let depths: Vec<Setting> = PREFETCH_DEPTHS.iter().map(|&d| Setting { prefetch_depth: d, ..chosen }).collect();
-        Some(self.cheapest(&depths))
+        Some(self.cheapest(&depths, MIN_GAIN_PREFETCH))
     }
 }
