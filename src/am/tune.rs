@@ -282,7 +282,7 @@ fn exact_top_k(client: &mut SpiClient<'_>, t: &Target, source: &QuerySource, tid
     let half = Instant::now() + (deadline.saturating_duration_since(Instant::now())) / 2;
     let mut out = Vec::with_capacity(tids.len());
     for tid in tids {
-        if Instant::now() > half {
+        if Instant::now() >= half {
             if out.is_empty() {
                 error!("vsag_tune: time_budget too short to compute the exact neighbours of one sample query");
             }
