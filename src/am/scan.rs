@@ -202,10 +202,6 @@ pub unsafe extern "C-unwind" fn amrescan(
     let store = s.store.as_mut().expect("set above");
     store.page_reads = 0;
     store.search_m = s.cfg.search_m;
-    store.leave_out = super::store::LEAVE_OUT
-        .with(|c| c.get())
-        .filter(|&(oid, _)| oid == (*index).rd_id)
-        .map(|(_, tid)| (tid, entry.to_u64()));
     if let Some(h) = store.heap.as_mut() {
         h.fetched = 0;
     }

@@ -8,21 +8,11 @@ use super::heap::HeapFetch;
 use super::index::IndexState;
 use super::pages;
 use pgrx::pg_sys::{self, Relation};
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use vsag_core::graph::{Own, Score, SearchStore};
 use vsag_core::page::{ItemPointer, NodeRef};
 use vsag_core::quant::{index_distance, PreparedQuery};
-
-thread_local! {
-    /// While `vsag_tune` runs a sample query drawn from the table: that row's heap TID and the
-    /// index it tunes. Searches of that index then treat the row's node as absent (never
-    /// expanded, never returned), so the query sees the graph a new vector would see, not
-    /// the neighbour list built for itself (which would make every self-query look easy).
-    /// Set and cleared by `tune_trials::LeaveOneOut`.
-    pub static LEAVE_OUT: Cell<Option<(pg_sys::Oid, ItemPointer)>> = const { Cell::new(None) };
-}
 
 pub struct PgStore {
     pub index: Relation,
@@ -32,8 +22,6 @@ pub struct PgStore {
     pub page_reads: u64,
     /// Neighbours followed per node (0 = all): the nearest-first prefix (`vsag.search_m`).
     pub search_m: usize,
-    /// A one-row node treated as absent (see `LEAVE_OUT`), and the entry, which never is.
-    pub leave_out: Option<(ItemPointer, u64)>,
     scratch: Vec<f32>,
 }
 
@@ -54,7 +42,7 @@ fn unpack_tids(p: u64) -> (ItemPointer, usize) {
 
 impl PgStore {
     pub fn new(index: Relation, st: Rc<IndexState>, heap: Option<HeapFetch>) -> Self {
-        PgStore { index, st, heap, page_reads: 0, search_m: 0, leave_out: None, scratch: Vec::new() }
+        PgStore { index, st, heap, page_reads: 0, search_m: 0, scratch: Vec::new() }
     }
 
     /// Runs `f` on node `id` (under a share lock).
@@ -135,11 +123,7 @@ impl SearchStore for PgStore {
         out: &mut Vec<(u64, Option<f32>)>,
     ) -> Own {
         let limit = if self.search_m > 0 { self.search_m } else { usize::MAX };
-        let leave_out = self.leave_out.filter(|&(_, entry)| entry != id).map(|(tid, _)| tid);
         self.with_node(id, |node| {
-            if leave_out.is_some() && node.n_heap_tids() == 1 && node.heap_tids().next() == leave_out {
-                return Own::default();
-            }
             for i in 0..node.degree().min(limit) {
                 let nb = node.neighbour(i);
                 if nb.is_valid() && is_new(nb.to_u64()) {

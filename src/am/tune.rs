@@ -1,8 +1,7 @@
 //! `vsag_tune(index, target_recall, k, sample, time_budget, queries)`: query-level auto-tuning
 //! (issue 13). Samples query vectors — rows of the indexed table (each query then excludes
-//! its own row from the results and, through `store::LEAVE_OUT`, from the graph, so it meets
-//! the index as a new vector would) or the rows of a user's query table — computes their exact top-k by a
-//! sequential scan, measures recall@k and latency of the index at candidate settings
+//! its own row from the results) or the rows of a user's query table — computes their exact
+//! top-k by a sequential scan, measures recall@k and latency of the index at candidate settings
 //! (`tune_trials`), stores the cheapest setting that meets the target as the index's
 //! defaults with `ALTER INDEX ... SET (ef_search, search_m, prefetch_depth)` and returns
 //! every setting tried. Sessions that leave the GUCs at their built-in defaults then use
@@ -18,7 +17,6 @@ use pgrx::datum::{DatumWithOid, Interval};
 use pgrx::prelude::*;
 use pgrx::spi::{Spi, SpiClient};
 use pgrx::{PgBuiltInOids, PgOid};
-use vsag_core::page::ItemPointer;
 use std::time::{Duration, Instant};
 
 const MAX_K: i32 = 1000;
@@ -107,7 +105,7 @@ fn vsag_tune(
         }
         let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
         let stmt = client.prepare(search.as_str(), &[text, text]).unwrap_or_else(|e| spi_err(e));
-        let mut tuner = Tuner { index, client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
+        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
         let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0 });
         tuner.trials.clear();
@@ -301,8 +299,7 @@ fn exact_top_k(client: &mut SpiClient<'_>, t: &Target, source: &QuerySource, tid
             .filter(|d| !d.is_nan())
             .collect();
         if let Some(&kth) = ds.last() {
-            let leave_out = matches!(source, QuerySource::Own).then(|| parse_tid(tid));
-            out.push(Query { tid: tid.clone(), exclude, leave_out, exact_count: ds.len(), kth });
+            out.push(Query { tid: tid.clone(), exclude, exact_count: ds.len(), kth });
         }
         pgrx::check_for_interrupts!();
     }
@@ -311,14 +308,4 @@ fn exact_top_k(client: &mut SpiClient<'_>, t: &Target, source: &QuerySource, tid
         error!("vsag_tune: no sample query has a neighbour in {}: too few rows", t.table);
     }
     out
-}
-
-/// `(block,offset)` as `tid` text prints it.
-fn parse_tid(text: &str) -> ItemPointer {
-    let inner = text.trim().trim_start_matches('(').trim_end_matches(')');
-    let mut parts = inner.split(',').map(|p| p.trim().parse::<u64>());
-    match (parts.next(), parts.next()) {
-        (Some(Ok(block)), Some(Ok(offset))) => ItemPointer { block: block as u32, offset: offset as u16 },
-        _ => error!("vsag_tune: unexpected tid text {text}"),
-    }
 }
