@@ -51,6 +51,10 @@ if [ "${VSAG_QUICK:-0}" != 1 ]; then
     [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
     count_from "$LOGS/durability.log"
 
+    bash "$REPO/tests/tune/run.sh" 2>&1 | tee "$LOGS/tune.log"
+    [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
+    count_from "$LOGS/tune.log"
+
     log "benchmark smoke (bench/run --smoke)"
     if "$REPO/bench/run" --smoke --out "$LOGS/bench-smoke" > "$LOGS/bench.log" 2>&1; then
         tail -20 "$LOGS/bench.log"

@@ -220,6 +220,18 @@ CREATE FUNCTION vsag_verify(index regclass, sample integer DEFAULT 0, ef_search 
     AS 'MODULE_PATHNAME', 'vsag_verify_wrapper' LANGUAGE C STRICT;
 REVOKE EXECUTE ON FUNCTION vsag_verify(regclass, integer, integer) FROM PUBLIC;
 
+-- query-level auto-tuning (src/am/tune.rs): measures recall@k and latency on sampled
+-- queries, stores the cheapest setting meeting the target as the index's defaults
+-- (ALTER INDEX ... SET (ef_search, search_m, prefetch_depth)) and returns what it tried.
+-- Not STRICT: NULL arguments get an ERROR naming them. Owner or superuser only.
+CREATE FUNCTION vsag_tune(index regclass, target_recall float8 DEFAULT 0.95, k integer DEFAULT 10,
+                          sample integer DEFAULT 200, time_budget interval DEFAULT '10 minutes',
+                          queries regclass DEFAULT NULL)
+    RETURNS TABLE (ef_search integer, search_m integer, prefetch_depth integer, recall float8,
+                   recall_low float8, mean_ms float8, chosen boolean)
+    AS 'MODULE_PATHNAME', 'vsag_tune_wrapper' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION vsag_tune(regclass, float8, integer, integer, interval, regclass) FROM PUBLIC;
+
 -- counters of this backend's last vsag index scan (shows the selective re-rank at work)
 CREATE FUNCTION vsag_last_scan_stats(
     OUT expanded bigint, OUT inline_estimates bigint, OUT fetched_estimates bigint,

@@ -17,6 +17,8 @@ pub mod repair;
 pub mod scan;
 pub mod scan_settings;
 pub mod store;
+pub mod tune;
+pub mod tune_trials;
 pub mod vacuum;
 pub mod verify;
 pub mod verify_selfquery;

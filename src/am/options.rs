@@ -93,6 +93,10 @@ pub struct VsagOptions {
     /// The index's default for `vsag.ef_search` (0 = none): used while the session's
     /// setting is at its default.
     pub ef_search: i32,
+    /// The index's default for `vsag.search_m` (0 = all neighbours), set by `vsag_tune`.
+    pub search_m: i32,
+    /// The index's default for `vsag.prefetch_depth` (-1 = none), set by `vsag_tune`.
+    pub prefetch_depth: i32,
 }
 
 impl Default for VsagOptions {
@@ -107,6 +111,8 @@ impl Default for VsagOptions {
             storage: STORAGE_AUTO,
             fine_quantizer: FINE_AUTO,
             ef_search: 0,
+            search_m: 0,
+            prefetch_depth: -1,
         }
     }
 }
@@ -194,6 +200,25 @@ pub unsafe fn init() {
         0,
         0,
         10_000,
+        pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
+    );
+    // Query-time defaults that vsag_tune stores (src/am/tune.rs); no rebuild needed.
+    pg_sys::add_int_reloption(
+        RELOPT_KIND,
+        c"search_m".as_ptr(),
+        c"This index's default for vsag.search_m (0: all neighbours), used while the session leaves vsag.search_m at its default".as_ptr(),
+        0,
+        0,
+        100,
+        pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
+    );
+    pg_sys::add_int_reloption(
+        RELOPT_KIND,
+        c"prefetch_depth".as_ptr(),
+        c"This index's default for vsag.prefetch_depth (-1: none), used while the session leaves vsag.prefetch_depth at its default".as_ptr(),
+        -1,
+        -1,
+        64,
         pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
     );
     pg_sys::add_real_reloption(
@@ -334,6 +359,12 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
         elt(c"quantizer", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, quantizer)),
         elt(c"storage", pg_sys::relopt_type::RELOPT_TYPE_ENUM, std::mem::offset_of!(VsagOptions, storage)),
         elt(c"ef_search", pg_sys::relopt_type::RELOPT_TYPE_INT, std::mem::offset_of!(VsagOptions, ef_search)),
+        elt(c"search_m", pg_sys::relopt_type::RELOPT_TYPE_INT, std::mem::offset_of!(VsagOptions, search_m)),
+        elt(
+            c"prefetch_depth",
+            pg_sys::relopt_type::RELOPT_TYPE_INT,
+            std::mem::offset_of!(VsagOptions, prefetch_depth),
+        ),
         elt(
             c"fine_quantizer",
             pg_sys::relopt_type::RELOPT_TYPE_ENUM,

@@ -11,7 +11,7 @@
 
 use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{PREFETCH_DEPTH, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::options::{RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
 use super::scan_settings::{IterativeScan, ScanSettings};
 use super::pages::{self, PAGE_NODE};
 use super::store::PgStore;
@@ -201,6 +201,7 @@ pub unsafe extern "C-unwind" fn amrescan(
     }
     let store = s.store.as_mut().expect("set above");
     store.page_reads = 0;
+    store.search_m = s.cfg.search_m;
     if let Some(h) = store.heap.as_mut() {
         h.fetched = 0;
     }
@@ -214,7 +215,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         }
         None => s.search.insert(SearchState::new(q, entry.to_u64())),
     };
-    search.set_prefetch_depth(PREFETCH_DEPTH.get() as usize);
+    search.set_prefetch_depth(s.cfg.prefetch_depth);
     s.mode = Mode::Search;
 }
 

@@ -20,6 +20,8 @@ pub struct PgStore {
     /// Re-rank source for `storage = codes` (None: exact falls back to the code estimate).
     pub heap: Option<HeapFetch>,
     pub page_reads: u64,
+    /// Neighbours followed per node (0 = all): the nearest-first prefix (`vsag.search_m`).
+    pub search_m: usize,
     scratch: Vec<f32>,
 }
 
@@ -40,7 +42,7 @@ fn unpack_tids(p: u64) -> (ItemPointer, usize) {
 
 impl PgStore {
     pub fn new(index: Relation, st: Rc<IndexState>, heap: Option<HeapFetch>) -> Self {
-        PgStore { index, st, heap, page_reads: 0, scratch: Vec::new() }
+        PgStore { index, st, heap, page_reads: 0, search_m: 0, scratch: Vec::new() }
     }
 
     /// Runs `f` on node `id` (under a share lock).
@@ -120,8 +122,9 @@ impl SearchStore for PgStore {
         is_new: &mut dyn FnMut(u64) -> bool,
         out: &mut Vec<(u64, Option<f32>)>,
     ) -> Own {
+        let limit = if self.search_m > 0 { self.search_m } else { usize::MAX };
         self.with_node(id, |node| {
-            for i in 0..node.degree() {
+            for i in 0..node.degree().min(limit) {
                 let nb = node.neighbour(i);
                 if nb.is_valid() && is_new(nb.to_u64()) {
                     out.push((nb.to_u64(), node.inline_code(i).map(|c| q.estimate(c))));

@@ -71,7 +71,7 @@ fn vsag_verify(
 
 /// Verifying reads every page of the index and its table's rows: the index owner or a
 /// superuser only (EXECUTE is also revoked from PUBLIC in the extension script).
-unsafe fn require_owner(index_oid: pg_sys::Oid) {
+pub(super) unsafe fn require_owner(index_oid: pg_sys::Oid) {
     #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
     let owner = pg_sys::pg_class_ownercheck(index_oid, pg_sys::GetUserId());
     #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]

@@ -19,25 +19,25 @@ pub const MAX_EF_SEARCH: i32 = 10_000;
 /// Rows each self-query asks for.
 const K: usize = 10;
 
-/// How to query the index from SQL.
-struct Target {
+/// How to query the index from SQL (also used by `vsag_tune`).
+pub(super) struct Target {
     /// Quoted index name as EXPLAIN prints it.
-    index: String,
+    pub index: String,
     /// `schema.table`, quoted.
-    table: String,
+    pub table: String,
     /// The indexed column or expression, parenthesized.
-    key: String,
+    pub key: String,
     /// `OPERATOR(schema.<->)`: the opclass's ordering operator.
-    op: String,
+    pub op: String,
     /// Partial index predicate (the planner needs it in the query to use the index).
-    pred: Option<String>,
+    pub pred: Option<String>,
 }
 
 fn spi_err(e: pgrx::spi::SpiError) -> ! {
     error!("vsag_verify: self-query failed: {e}")
 }
 
-fn target(client: &SpiClient<'_>, index_oid: pg_sys::Oid) -> Target {
+pub(super) fn target(client: &SpiClient<'_>, index_oid: pg_sys::Oid) -> Target {
     let q = "SELECT quote_ident(ic.relname)::text, format('%I.%I', hn.nspname, hc.relname), \
                     '(' || pg_get_indexdef(i.indexrelid, 1, true) || ')', \
                     format('OPERATOR(%I.%s)', opn.nspname, o.oprname), pg_get_expr(i.indpred, i.indrelid) \
@@ -62,7 +62,7 @@ fn target(client: &SpiClient<'_>, index_oid: pg_sys::Oid) -> Target {
 
 /// Sets a GUC for the rest of the check; `AtEOXact_GUC` at the nest level restores it (and an
 /// ERROR restores it with the transaction), like a function's `SET` clause.
-unsafe fn set_guc(name: &std::ffi::CStr, value: &str) {
+pub(super) unsafe fn set_guc(name: &std::ffi::CStr, value: &str) {
     let value = std::ffi::CString::new(value).expect("no NUL in a number or on/off");
     pg_sys::set_config_option(
         name.as_ptr(),
@@ -119,7 +119,7 @@ fn run(client: &mut SpiClient<'_>, index_oid: pg_sys::Oid, picked: &[IndexedRow]
         out.push(("info".to_string(), None, None, "self-query: the index holds no rows to sample".to_string()));
         return out;
     };
-    if let Some(plan) = plan_without_index(client, &search, &t.index, first) {
+    if let Some(plan) = plan_without_index(client, &search, &t.index, &[DatumWithOid::from(tid_text(first))]) {
         out.push((
             "warning".to_string(),
             None,
@@ -168,12 +168,11 @@ fn run(client: &mut SpiClient<'_>, index_oid: pg_sys::Oid, picked: &[IndexedRow]
 }
 
 /// The plan of `search` as text when it does not scan `index` (None when it does).
-fn plan_without_index(client: &mut SpiClient<'_>, search: &str, index: &str, tid: ItemPointer) -> Option<String> {
-    let args = [DatumWithOid::from(tid_text(tid))];
+pub(super) fn plan_without_index(client: &mut SpiClient<'_>, search: &str, index: &str, args: &[DatumWithOid<'_>]) -> Option<String> {
     let explain = format!("EXPLAIN (COSTS OFF) {search}");
     // EXPLAIN counts as a command that may write (it could be EXPLAIN ANALYZE): not read-only.
     let lines: Vec<String> = client
-        .update(explain.as_str(), None, &args)
+        .update(explain.as_str(), None, args)
         .unwrap_or_else(|e| spi_err(e))
         .map(|r| r.get::<String>(1).unwrap_or_else(|e| spi_err(e)).unwrap_or_default())
         .collect();
