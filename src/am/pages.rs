@@ -202,7 +202,7 @@ pub unsafe fn place_node(index: Relation, layout: &NodeLayout, hint: BlockNumber
             });
             pg_sys::GenericXLogFinish(state);
             pg_sys::UnlockReleaseBuffer(buf);
-            pg_sys::RecordPageWithFreeSpace(index, block, (free.len() - 1) * layout.tuple_size);
+            record_free_slots(index, layout, block, free.len() - 1);
             return (ItemPointer::new(block, off), false);
         }
         pg_sys::UnlockReleaseBuffer(buf);
@@ -212,9 +212,13 @@ pub unsafe fn place_node(index: Relation, layout: &NodeLayout, hint: BlockNumber
     append_node(index, hint, bytes)
 }
 
-/// Tells the free space map that `block` has `slots` free node slots (VACUUM).
+/// Tells the free space map that `block` has `slots` free node slots. The map keeps space
+/// in steps of BLCKSZ/256, rounding what is recorded down and what is asked for up: one
+/// step more makes a page with a single free slot match a request for one tuple.
 pub unsafe fn record_free_slots(index: Relation, layout: &NodeLayout, block: BlockNumber, slots: usize) {
-    pg_sys::RecordPageWithFreeSpace(index, block, slots * layout.tuple_size);
+    let step = pg_sys::BLCKSZ as usize / 256;
+    let space = if slots == 0 { 0 } else { (slots * layout.tuple_size + step).min(pg_sys::BLCKSZ as usize - 1) };
+    pg_sys::RecordPageWithFreeSpace(index, block, space);
 }
 
 /// Calls `f(block, buffer)` for every node page in block order, the buffer locked in

