@@ -292,7 +292,6 @@ unsafe fn add_backlink(store: &mut PgStore, nb: ItemPointer, new: ItemPointer, v
             out.push((new.to_u64(), dist_nb(&new.to_u64())));
             out.truncate(layout.m);
         }
-        out.sort_by(|a, b| a.1.total_cmp(&b.1));
         let written = pages::modify_item(store.index, nb, |b| {
             let mut node = NodeMut::new(&layout, b);
             if node.header().version != version {

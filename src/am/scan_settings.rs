@@ -91,7 +91,7 @@ pub unsafe fn init() {
     GucRegistry::define_int_guc(
         c"vsag.search_m",
         c"Neighbours per node a vsag search follows (0: all)",
-        c"Neighbour lists are stored nearest first; a search following only the first search_m of each list searches a smaller-degree graph without a rebuild. An index's search_m option replaces the default.",
+        c"Neighbour lists are stored in pruning selection order; a search following only the first search_m of each list searches a smaller-degree graph without a rebuild. An index's search_m option replaces the default.",
         &SEARCH_M,
         0,
         100,

@@ -20,7 +20,7 @@ pub struct PgStore {
     /// Re-rank source for `storage = codes` (None: exact falls back to the code estimate).
     pub heap: Option<HeapFetch>,
     pub page_reads: u64,
-    /// Neighbours followed per node (0 = all): the nearest-first prefix (`vsag.search_m`).
+    /// Neighbours followed per node (0 = all): the selection-order prefix (`vsag.search_m`).
     pub search_m: usize,
     scratch: Vec<f32>,
 }

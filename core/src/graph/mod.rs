@@ -54,7 +54,7 @@ impl Default for BuildParams {
 }
 
 /// The built graph: node `i` is row `i` of the input; neighbour lists hold at most `m` ids,
-/// **nearest first** (the order insert and VACUUM keep). For `n == 0`, `neighbours` is empty and `entry` meaningless.
+/// in robust-prune **selection order** (the order insert and VACUUM keep; see `robust_prune`). For `n == 0`, `neighbours` is empty and `entry` meaningless.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     pub neighbours: Vec<Vec<u32>>,

@@ -35,8 +35,10 @@ fn occlusion_factor(d_pc: f32, d_rc: f32) -> f32 {
 /// Chooses at most `m` neighbours for a node `p` from `candidates` = (id, distance to p).
 /// `p` itself must not be among them; repeated ids are ignored. `dist(a, b)` gives the
 /// distance between two candidates. Candidates with equal distance keep their given
-/// order (stable sort), so callers control tie-breaking. Returns (id, distance to p),
-/// nearest first. Cost: at most `m · candidates.len()` calls of `dist`.
+/// order (stable sort), so callers control tie-breaking. Returns (id, distance to p) in
+/// **selection order**: the first `m'` entries are exactly what this prune bounded at `m'`
+/// keeps, so a list stored in this order carries its own smaller-degree subgraphs
+/// (`vsag.search_m`). Cost: at most `m · candidates.len()` calls of `dist`.
 pub fn robust_prune<I: Copy + PartialEq>(
     candidates: &mut [(I, f32)],
     alpha: f32,
@@ -58,6 +60,7 @@ pub fn robust_prune<I: Copy + PartialEq>(
     let mut factor = vec![0f32; n];
     let mut tie = vec![false; n];
     let mut selected = 0usize;
+    let mut order: Vec<usize> = Vec::with_capacity(m.min(n));
     let mut dups = 0usize;
     let mut cur = 1.0f32;
     'passes: loop {
@@ -69,6 +72,7 @@ pub fn robust_prune<I: Copy + PartialEq>(
                 continue;
             }
             state[i] = SELECTED;
+            order.push(i);
             selected += 1;
             dups += tie[i] as usize;
             let (r, d_pr) = candidates[i];
@@ -93,16 +97,13 @@ pub fn robust_prune<I: Copy + PartialEq>(
         }
         cur = (cur * 1.2).min(alpha);
     }
-    (0..n)
-        .filter(|&i| state[i] == SELECTED)
-        .map(|i| candidates[i])
-        .collect()
+    order.into_iter().map(|i| candidates[i]).collect()
 }
 
 /// Fills a list that lost some neighbours: keeps every entry of `kept` (id, distance to
 /// `p`) and adds `candidates` nearest first while the list has fewer than `m` entries,
 /// skipping any that a listed neighbour occludes at `alpha` (see `robust_prune`). Returns
-/// the list nearest first. Used where the old list is still good and only holes need
+/// `kept` in its order followed by the additions (selection order, as `robust_prune`). Used where the old list is still good and only holes need
 /// filling (VACUUM around deleted nodes): fewer edges change, so fewer routes break.
 pub fn fill_prune<I: Copy + PartialEq>(
     kept: &[(I, f32)],
@@ -125,7 +126,6 @@ pub fn fill_prune<I: Copy + PartialEq>(
             out.push((c, d_pc));
         }
     }
-    out.sort_by(|a, b| a.1.total_cmp(&b.1));
     out
 }
 
@@ -154,7 +154,11 @@ mod tests {
         // A larger alpha keeps more of the cluster (alpha applies to squared distances).
         let got = robust_prune(&mut c, 100.0, 4, |a, b| l2(&pts[a], &pts[b]));
         assert!(got.len() > 2);
-        assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+        // Selection order: each prefix is what a prune bounded at its length keeps.
+        for k in 1..=got.len() {
+            let bounded = robust_prune(&mut c.clone(), 100.0, k, |a, b| l2(&pts[a], &pts[b]));
+            assert_eq!(bounded[..], got[..k]);
+        }
         // Degree bound and repeated ids.
         let mut c2 = c.clone();
         c2.extend(c.clone());

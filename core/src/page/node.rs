@@ -15,8 +15,9 @@
 //! other's neighbour lists nor end up without in-edges.
 //! Neighbour slots `0..degree` are valid and compact. Inline codes are valid for slots
 //! `0..n_inline` (`n_inline <= min(degree, inline_cap)`), i.e. the first neighbours.
-//! Lists are kept nearest first everywhere (build, insert, VACUUM), so under partial
-//! redundancy the inline codes are the nearest neighbours'.
+//! Lists are kept in robust-prune selection order everywhere (build, insert, VACUUM): the
+//! first m' slots are the degree-m' subgraph (`vsag.search_m`), and under partial
+//! redundancy the inline codes go to the edges chosen first.
 //! With the full vector stored there is no own code: whoever reads this tuple to score it
 //! can compute the exact distance for the same page read.
 //! Because tuples start MAXALIGNed and the vector offset is a multiple of 4, `vector()` is
