@@ -169,7 +169,8 @@ unsafe extern "C-unwind" fn build_callback(
         return;
     }
     let n = bs.rows.len();
-    if !bs.rows.compressed() && bs.rows.can_compress() {
+    // Too few rows to train codes on: such a small budget goes the one-by-one way.
+    if !bs.rows.compressed() && bs.rows.can_compress() && n >= 1000 {
         pgrx::notice!(
             "vsag: the vectors no longer fit into maintenance_work_mem after {n} tuples; \
              building the graph over 8-bit codes instead (slightly slower). \
