@@ -16,7 +16,7 @@ use super::pages::BulkWriter;
 use crate::fmgr::error;
 use crate::vector::VectorArg;
 use pgrx::pg_sys::{self, Relation};
-use pgrx::{pg_guard, PgSqlErrorCode};
+use pgrx::{pg_guard, PgMemoryContexts, PgSqlErrorCode};
 use vsag_core::distance::{norm_squared, Metric};
 use vsag_core::graph::{build_memory_estimate_for, BuildParams};
 use vsag_core::page::{ItemPointer, NodeLayout};
@@ -131,6 +131,7 @@ struct BuildState {
     budget: usize,
     /// Set once the in-memory part has been written; later rows go through the insert path.
     spilled: bool,
+    insert_cxt: PgMemoryContexts,
     indexed: f64,
 }
 
@@ -160,8 +161,14 @@ unsafe extern "C-unwind" fn build_callback(
     );
     bs.indexed += 1.0;
     if bs.spilled {
-        let st = index::state(bs.index);
-        insert_vector(bs.index, &st, tid, &v, Some(bs.heap));
+        // A short-lived context per row: the insert path's allocations would otherwise
+        // pile up in the statement's context for every remaining row.
+        let (index, heap) = (bs.index, bs.heap);
+        bs.insert_cxt.switch_to(|_| {
+            let st = index::state(index);
+            insert_vector(index, &st, tid, &v, Some(heap));
+        });
+        bs.insert_cxt.reset();
         return;
     }
     bs.rows.push(tid, &v);
@@ -215,6 +222,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         pool: build_pool(),
         budget: pg_sys::maintenance_work_mem as usize * 1024,
         spilled: false,
+        insert_cxt: PgMemoryContexts::new("vsag build insert"),
         indexed: 0.0,
     };
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_LOAD);

@@ -97,8 +97,10 @@ pub fn reserve<T>(v: &mut Vec<T>, extra: usize, what: &str) {
         return;
     }
     let want = extra.max(v.len() / 2).max((1 << 20) / std::mem::size_of::<T>().max(1));
-    if v.try_reserve_exact(want).is_err() && v.try_reserve_exact(extra).is_err() {
-        out_of_memory((v.len() + extra) * std::mem::size_of::<T>(), what);
+    // No retry with less: creeping up to the last byte would only move the failure into
+    // PostgreSQL's or another allocation.
+    if v.try_reserve_exact(want).is_err() {
+        out_of_memory((v.len() + want) * std::mem::size_of::<T>(), what);
     }
 }
 
