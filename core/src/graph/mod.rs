@@ -66,19 +66,19 @@ pub struct Graph {
 /// Upper estimate of the bytes `build` needs for `n` vectors of `dim` floats, *including*
 /// the caller's `n·dim·4` bytes of vectors (compare the total with maintenance_work_mem).
 pub fn build_memory_estimate(n: usize, dim: usize, m: usize) -> usize {
-    build_memory_estimate_for(n, dim * 4, m)
+    build_memory_estimate_for(n, dim * 4, m, rayon::current_num_threads())
 }
 
 /// [`build_memory_estimate`] for points of `point_bytes` each (a code, or a float vector,
-/// plus whatever the caller keeps per row).
-pub fn build_memory_estimate_for(n: usize, point_bytes: usize, m: usize) -> usize {
+/// plus whatever the caller keeps per row), built on `threads` threads.
+pub fn build_memory_estimate_for(n: usize, point_bytes: usize, m: usize, threads: usize) -> usize {
     let vectors = n * point_bytes;
     // Per node: Vec header + up to m u32 ids (+ the 30% reverse-edge slack before pruning).
     let graph = n * (24 + 4 * (m + (3 * m).div_ceil(10)));
     // Batch buffers: lists and reverse-edge pairs for the largest batch.
     let batch = (n / 50).clamp(64, 4096) * m * 24;
     // Insertion order, reachability check, per-thread search scratch.
-    let misc = n * 5 + rayon::current_num_threads() * (1 << 20);
+    let misc = n * 5 + threads * (1 << 20);
     vectors + graph + batch + misc
 }
 
