@@ -53,7 +53,14 @@ pub(crate) struct Scratch {
 }
 
 /// Greedy beam search from `entry` for the point `q` scores against; fills `s.expanded`.
-pub(crate) fn beam_search(g: &[Vec<u32>], pts: &Points, entry: u32, q: &Scorer, ef: usize, s: &mut Scratch) {
+pub(crate) fn beam_search(
+    g: &[Vec<u32>],
+    pts: &Points,
+    entry: u32,
+    q: &Scorer,
+    ef: usize,
+    s: &mut Scratch,
+) {
     s.visited.clear();
     s.frontier.clear();
     s.best.clear();
@@ -143,8 +150,16 @@ fn medoid(pts: &Points, n: usize) -> u32 {
 /// flight — it may panic/unwind (e.g. a Postgres interrupt) without leaving anything behind.
 /// `total` is `n` (or `2n` with `two_pass`). Deterministic for given inputs and seed,
 /// whatever the thread count.
-pub fn build(vectors: &[f32], dim: usize, params: &BuildParams, progress: &mut dyn FnMut(usize, usize)) -> Graph {
-    assert!(dim > 0 && vectors.len().is_multiple_of(dim), "vectors must be n × dim");
+pub fn build(
+    vectors: &[f32],
+    dim: usize,
+    params: &BuildParams,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Graph {
+    assert!(
+        dim > 0 && vectors.len().is_multiple_of(dim),
+        "vectors must be n × dim"
+    );
     let never = AtomicBool::new(false);
     build_with(BuildInput::F32(vectors), dim, params, &never, progress).expect("never aborted")
 }
@@ -161,21 +176,31 @@ pub fn build_with(
     assert!(dim > 0, "dimension must be positive");
     let pts = Points::new(input, dim, params.metric);
     let n = pts.len();
-    assert!(n <= u32::MAX as usize, "too many vectors for one in-memory build");
+    assert!(
+        n <= u32::MAX as usize,
+        "too many vectors for one in-memory build"
+    );
     let stopped = || abort.load(Ordering::Relaxed);
     let m = params.m.max(1);
     let ef = params.ef_construction.max(m);
     let mut g: Vec<Vec<u32>> = vec![Vec::new(); n];
     if n == 0 {
         progress(0, 0);
-        return Ok(Graph { neighbours: g, entry: 0 });
+        return Ok(Graph {
+            neighbours: g,
+            entry: 0,
+        });
     }
     let entry = medoid(&pts, n);
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
     order.sort_by_key(|&i| mix(i as u64 ^ params.seed));
     order.insert(0, entry);
 
-    let alphas: Vec<f32> = if params.two_pass { vec![1.0, params.alpha] } else { vec![params.alpha] };
+    let alphas: Vec<f32> = if params.two_pass {
+        vec![1.0, params.alpha]
+    } else {
+        vec![params.alpha]
+    };
     let total = n * alphas.len();
     let max_batch = params.max_batch.unwrap_or_else(|| (n / 50).clamp(64, 4096));
     let mut done = 0;
@@ -212,20 +237,25 @@ pub fn build_with(
     // Nearest first, the order insert and VACUUM keep too: one meaning for "the leading
     // slots" (the ones with inline codes under partial redundancy) on every node, and a
     // list's first m' entries are the degree-m' subgraph a search may restrict itself to.
-    g.par_iter_mut().enumerate().for_each_init(Vec::new, |buf, (i, list)| {
-        if stopped() {
-            return;
-        }
-        let q = pts.vector(i as u32, buf);
-        let s = pts.scorer(q, pts.metric);
-        list.sort_by_cached_key(|&v| (Dist(pts.score(&s, v)), v));
-        // Give back the reverse-edge slack: the caller allocates codes next.
-        list.shrink_to_fit();
-    });
+    g.par_iter_mut()
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (i, list)| {
+            if stopped() {
+                return;
+            }
+            let q = pts.vector(i as u32, buf);
+            let s = pts.scorer(q, pts.metric);
+            list.sort_by_cached_key(|&v| (Dist(pts.score(&s, v)), v));
+            // Give back the reverse-edge slack: the caller allocates codes next.
+            list.shrink_to_fit();
+        });
     if stopped() {
         return Err(Aborted);
     }
-    Ok(Graph { neighbours: g, entry })
+    Ok(Graph {
+        neighbours: g,
+        entry,
+    })
 }
 
 /// Reverse edges may overfill a list up to this length before it is pruned back to `m`
@@ -267,7 +297,12 @@ fn insert_batch(
             let q = pts.vector(p, &mut qbuf);
             let sc = pts.scorer(q, pts.metric);
             beam_search(gr, pts, entry, &sc, ef, s);
-            let mut cands: Vec<(u32, f32)> = s.expanded.iter().copied().filter(|&(v, _)| v != p).collect();
+            let mut cands: Vec<(u32, f32)> = s
+                .expanded
+                .iter()
+                .copied()
+                .filter(|&(v, _)| v != p)
+                .collect();
             for &v in &gr[p as usize] {
                 if !s.visited.contains(v as u64) {
                     cands.push((v, pts.score(&sc, v)));
@@ -287,7 +322,10 @@ fn insert_batch(
     }
 
     // Reverse edges, grouped by target so each target is updated by exactly one task.
-    let mut pairs: Vec<(u32, u32)> = batch.iter().flat_map(|&p| g[p as usize].iter().map(move |&j| (j, p))).collect();
+    let mut pairs: Vec<(u32, u32)> = batch
+        .iter()
+        .flat_map(|&p| g[p as usize].iter().map(move |&j| (j, p)))
+        .collect();
     pairs.par_sort_unstable();
     let groups: Vec<&[(u32, u32)]> = pairs.chunk_by(|a, b| a.0 == b.0).collect();
     let gr: &[Vec<u32>] = g;

@@ -51,7 +51,10 @@ pub fn group_identical(vectors: &[f32], dim: usize, max_per_group: usize) -> Gro
             .zip(row(b))
             .all(|(x, y)| x.to_bits() == y.to_bits())
     };
-    let keys: Vec<u64> = (0..n as u32).into_par_iter().map(|i| row_hash(row(i))).collect();
+    let keys: Vec<u64> = (0..n as u32)
+        .into_par_iter()
+        .map(|i| row_hash(row(i)))
+        .collect();
     group_by_key(&keys, same, max)
 }
 
@@ -67,7 +70,11 @@ pub fn group_by_key(keys: &[u64], same: impl Fn(u32, u32) -> bool, max_per_group
     let max = max_per_group.max(1);
     let n = keys.len();
     assert!(n <= u32::MAX as usize, "too many rows");
-    let mut keys: Vec<(u64, u32)> = keys.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+    let mut keys: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
+        .collect();
     keys.par_sort_unstable();
     // (first row, offset into `flat`, length) per group; `flat` holds the rows.
     let mut groups: Vec<(u32, u32, u32)> = Vec::with_capacity(n);

@@ -55,7 +55,12 @@ impl<'a> Points<'a> {
             BuildInput::F32(_) => dim * 4,
             BuildInput::Codes { quantizer, .. } => quantizer.code_size(),
         };
-        Points { input, dim, metric, code_size }
+        Points {
+            input,
+            dim,
+            metric,
+            code_size,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -104,8 +109,14 @@ impl<'a> Points<'a> {
     pub fn score(&self, s: &Scorer, i: u32) -> f32 {
         match s {
             Scorer::Exact(q, metric) => {
-                let BuildInput::F32(v) = self.input else { unreachable!("exact scorer over codes") };
-                index_distance(*metric, q, &v[i as usize * self.dim..(i as usize + 1) * self.dim])
+                let BuildInput::F32(v) = self.input else {
+                    unreachable!("exact scorer over codes")
+                };
+                index_distance(
+                    *metric,
+                    q,
+                    &v[i as usize * self.dim..(i as usize + 1) * self.dim],
+                )
             }
             Scorer::Code(pq) => pq.estimate(self.raw(i)),
         }
@@ -114,21 +125,33 @@ impl<'a> Points<'a> {
     /// Distance between two points (decodes both when they are codes: for rare use).
     pub fn d(&self, a: u32, b: u32) -> f32 {
         let (mut ba, mut bb) = (Vec::new(), Vec::new());
-        index_distance(self.metric, self.vector(a, &mut ba), self.vector(b, &mut bb))
+        index_distance(
+            self.metric,
+            self.vector(a, &mut ba),
+            self.vector(b, &mut bb),
+        )
     }
 
     /// Robust-prunes `cands` (ids with their distance to the owner, sorted as the caller
     /// wants ties broken) to at most `m`. Over codes the candidates are decoded once into
     /// `buf`, so the pairwise distances cost what they cost over floats.
-    pub fn prune(&self, cands: &mut [(u32, f32)], alpha: f32, m: usize, buf: &mut Vec<f32>) -> Vec<u32> {
+    pub fn prune(
+        &self,
+        cands: &mut [(u32, f32)],
+        alpha: f32,
+        m: usize,
+        buf: &mut Vec<f32>,
+    ) -> Vec<u32> {
         match self.input {
             BuildInput::F32(v) => {
                 let (dim, metric) = (self.dim, self.metric);
                 let row = |i: u32| &v[i as usize * dim..(i as usize + 1) * dim];
-                robust_prune(cands, alpha, m, |a, b| index_distance(metric, row(a), row(b)))
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect()
+                robust_prune(cands, alpha, m, |a, b| {
+                    index_distance(metric, row(a), row(b))
+                })
+                .into_iter()
+                .map(|x| x.0)
+                .collect()
             }
             BuildInput::Codes { quantizer, .. } => {
                 let dim = self.dim;
@@ -136,13 +159,19 @@ impl<'a> Points<'a> {
                 for (k, &(id, _)) in cands.iter().enumerate() {
                     quantizer.decode(self.raw(id), &mut buf[k * dim..(k + 1) * dim]);
                 }
-                let mut local: Vec<(u32, f32)> = cands.iter().enumerate().map(|(k, c)| (k as u32, c.1)).collect();
+                let mut local: Vec<(u32, f32)> = cands
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| (k as u32, c.1))
+                    .collect();
                 let metric = self.metric;
                 let row = |k: u32| &buf[k as usize * dim..(k as usize + 1) * dim];
-                robust_prune(&mut local, alpha, m, |a, b| index_distance(metric, row(a), row(b)))
-                    .into_iter()
-                    .map(|x| cands[x.0 as usize].0)
-                    .collect()
+                robust_prune(&mut local, alpha, m, |a, b| {
+                    index_distance(metric, row(a), row(b))
+                })
+                .into_iter()
+                .map(|x| cands[x.0 as usize].0)
+                .collect()
             }
         }
     }
