@@ -131,7 +131,8 @@ struct BuildState {
     budget: usize,
     /// Set once the in-memory part has been written; later rows go through the insert path.
     spilled: bool,
-    insert_cxt: PgMemoryContexts,
+    /// Reset after every row (see build_callback).
+    row_cxt: PgMemoryContexts,
     indexed: f64,
 }
 
@@ -155,21 +156,25 @@ unsafe extern "C-unwind" fn build_callback(
     state: *mut std::ffi::c_void,
 ) {
     let bs = &mut *(state as *mut BuildState);
-    let Some(v) = index_value(bs.cfg.dim, bs.cfg.metric, *values, *isnull) else { return };
+    // A short-lived context per row (as pgvector's build): a toasted vector is detoasted
+    // into it, and the one-row insert path allocates there; otherwise both would pile up in
+    // the statement's context for the whole table.
+    let (dim, metric) = (bs.cfg.dim, bs.cfg.metric);
+    let v = bs.row_cxt.switch_to(|_| index_value(dim, metric, *values, *isnull));
+    bs.row_cxt.reset();
+    let Some(v) = v else { return };
     let tid = ItemPointer::new(
         pgrx::itemptr::item_pointer_get_block_number(tid),
         pgrx::itemptr::item_pointer_get_offset_number(tid),
     );
     bs.indexed += 1.0;
     if bs.spilled {
-        // A short-lived context per row: the insert path's allocations would otherwise
-        // pile up in the statement's context for every remaining row.
         let (index, heap) = (bs.index, bs.heap);
-        bs.insert_cxt.switch_to(|_| {
+        bs.row_cxt.switch_to(|_| {
             let st = index::state(index);
             insert_vector(index, &st, tid, &v, Some(heap));
         });
-        bs.insert_cxt.reset();
+        bs.row_cxt.reset();
         return;
     }
     bs.rows.push(tid, &v);
@@ -223,7 +228,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         pool: build_pool(),
         budget: pg_sys::maintenance_work_mem as usize * 1024,
         spilled: false,
-        insert_cxt: PgMemoryContexts::new("vsag build insert"),
+        row_cxt: PgMemoryContexts::new("vsag build row"),
         indexed: 0.0,
     };
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_LOAD);
