@@ -114,6 +114,15 @@ pub fn alloc_vec<T: Clone>(n: usize, value: T, what: &str) -> Vec<T> {
     v
 }
 
+/// Checks that `bytes` can be allocated now (reserved and released untouched), or raises
+/// the ERROR of [`reserve`]: for memory that workers will allocate in many small pieces.
+pub fn probe(bytes: usize, what: &str) {
+    let mut v: Vec<u8> = Vec::new();
+    if v.try_reserve_exact(bytes).is_err() {
+        out_of_memory(bytes, what);
+    }
+}
+
 pub fn out_of_memory(bytes: usize, what: &str) -> ! {
     let mwm = unsafe { pg_sys::maintenance_work_mem } as usize / 1024;
     error(

@@ -6,7 +6,7 @@
 
 use super::build::{BuildConfig, PHASE_ENCODE, PHASE_GRAPH, PHASE_GROUP, PHASE_WRITE};
 use super::build_rows::Rows;
-use super::build_run::{alloc_vec, progress, run_parallel, PROGRESS_CREATE_IDX_SUBPHASE, PROGRESS_CREATE_IDX_TUPLES_DONE};
+use super::build_run::{alloc_vec, probe, progress, run_parallel, PROGRESS_CREATE_IDX_SUBPHASE, PROGRESS_CREATE_IDX_TUPLES_DONE};
 use super::heap::HeapFetch;
 use super::index;
 use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
@@ -14,7 +14,7 @@ use crate::fmgr::error;
 use pgrx::pg_sys::{self, Relation};
 use pgrx::PgSqlErrorCode;
 use rayon::prelude::*;
-use vsag_core::graph::{build_with, group_by_key, group_identical, BuildInput, Groups};
+use vsag_core::graph::{build_memory_estimate_for, build_with, group_by_key, group_identical, BuildInput, Groups};
 use vsag_core::page::{param_chunks, sequential_tid, ItemPointer, MetaPage, NodeMut, MAX_HEAP_TIDS};
 use vsag_core::quant::Quantizer;
 
@@ -40,6 +40,10 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &BuildConfig, po
     drop(sample);
 
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GRAPH);
+    // The graph's lists are many small allocations the workers make; check up front that
+    // their total can be had, so a server short of memory fails here with an ERROR.
+    let graph_bytes = build_memory_estimate_for(n, 0, cfg.params.m, pool.current_num_threads());
+    probe(graph_bytes, "the graph's neighbour lists");
     let input = match &rows.codes {
         None => BuildInput::F32(rows.floats()),
         Some(q) => BuildInput::Codes { codes: rows.code_bytes(), quantizer: q },
