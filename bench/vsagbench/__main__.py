@@ -136,7 +136,8 @@ def build_memory(args):
                   "fsync": "off", "synchronous_commit": "off", "max_wal_size": "8GB"})
     try:
         out = args.out or os.path.join(REPO, "bench", "results", "build-memory-" + ds.name.replace(":", "_"))
-        buildmem.run(server, ds, args.build_memory.split(","), len(ds.queries), out)
+        buildmem.run(server, ds, args.build_memory.split(","), len(ds.queries), out,
+                     ["vsag"] if args.no_pgvector else None)
     finally:
         server.stop()
 

@@ -70,16 +70,17 @@ def recall_default(conn, ds, nq):
     return hits / (nq * 10)
 
 
-def run(server, ds, mems, nq, out):
+def run(server, ds, mems, nq, out, systems=None):
     from .__main__ import create_dbs
     from . import data
+    systems = [s for s in SYSTEMS if systems is None or s.name in systems]
     create_dbs(server)
-    for s in SYSTEMS:
+    for s in systems:
         with measure.connect(server, s.db) as c:
             measure.load(c, ds, data)
     rows = []
     for mem in mems:
-        for s in SYSTEMS:
+        for s in systems:
             with measure.connect(server, s.db) as c:
                 pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
                 c.execute("DROP INDEX IF EXISTS docs_ann")

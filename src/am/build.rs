@@ -141,7 +141,8 @@ impl BuildState {
         let n = self.rows.len() + 1;
         // The navigation codes, allocated after the graph, fit in the slack the graph's
         // lists give back (`build_with` shrinks them), so they are not counted here.
-        build_memory_estimate_for(n, self.rows.row_bytes(), self.cfg.params.m, self.pool.current_num_threads())
+        let sample = self.rows.sample.len() * 4;
+        build_memory_estimate_for(n, self.rows.row_bytes(), self.cfg.params.m, self.pool.current_num_threads()) + sample
             > self.budget
     }
 }

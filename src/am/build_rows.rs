@@ -11,7 +11,7 @@ use vsag_core::graph::vector_hash;
 use vsag_core::page::ItemPointer;
 use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
 
-/// Rows kept to train and to measure error bounds (as many as fit 1/8 of the budget).
+/// Rows kept to train and to measure error bounds (as many as fit 1/16 of the budget).
 const SAMPLE_ROWS: usize = 20_000;
 
 pub struct Rows {
@@ -124,13 +124,14 @@ impl Rows {
         QuantizerKind::Sq8.code_size(self.dim) < self.dim * 4
     }
 
-    /// Switches to SQ8 codes: keeps an even exact sample (1/8 of `budget` at most), trains
+    /// Switches to SQ8 codes: keeps an even exact sample (1/16 of `budget` at most, counted
+    /// in it by the caller), trains
     /// on it (range widened by a quarter on each side, since later rows are encoded
     /// unseen), hashes every row, and encodes the floats in place (row `i`'s code lands
     /// below row `i + 1`'s floats, so nothing unread is overwritten), releasing ¾ of the memory.
     pub fn compress(&mut self, budget: usize) {
         let (n, dim) = (self.len(), self.dim);
-        let keep = SAMPLE_ROWS.min(budget / 8 / (dim * 4)).max(1);
+        let keep = SAMPLE_ROWS.min(budget / 16 / (dim * 4)).max(1);
         self.sample = self.float_sample(keep);
         let q = Sq8::train(dim, &widened_range(&self.sample, dim))
             .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
