@@ -51,11 +51,6 @@ if [ "${VSAG_QUICK:-0}" != 1 ]; then
     [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
     count_from "$LOGS/durability.log"
 
-    # CREATE INDEX: cancellation in each phase, allocation failure as an ERROR (tests/build)
-    bash "$REPO/tests/build/run.sh" 2>&1 | tee "$LOGS/build.log"
-    [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
-    count_from "$LOGS/build.log"
-
     log "benchmark smoke (bench/run --smoke)"
     if "$REPO/bench/run" --smoke --out "$LOGS/bench-smoke" > "$LOGS/bench.log" 2>&1; then
         tail -20 "$LOGS/bench.log"
@@ -66,6 +61,11 @@ if [ "${VSAG_QUICK:-0}" != 1 ]; then
         total_failed=$((total_failed + 1)); failures=$((failures + 1))
         echo "bench smoke: 0 passed, 1 failed"
     fi
+
+    # CREATE INDEX: cancellation in each phase, allocation failure as an ERROR (tests/build)
+    bash "$REPO/tests/build/run.sh" 2>&1 | tee "$LOGS/build.log"
+    [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
+    count_from "$LOGS/build.log"
 
     # PostgreSQL 16 and 18 from PyPI wheels: build, pg_regress, pgvector coexistence (scripts/test-versions.sh)
     bash "$REPO/scripts/test-versions.sh" 2>&1 | tee "$LOGS/versions.log"; [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1)); count_from "$LOGS/versions.log"
