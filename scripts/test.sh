@@ -66,6 +66,11 @@ if [ "${VSAG_QUICK:-0}" != 1 ]; then
         echo "bench smoke: 0 passed, 1 failed"
     fi
 
+    # CREATE INDEX: cancellation in each phase, allocation failure as an ERROR (tests/build)
+    bash "$REPO/tests/build/run.sh" 2>&1 | tee "$LOGS/build.log"
+    [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1))
+    count_from "$LOGS/build.log"
+
     # PostgreSQL 16 and 18 from PyPI wheels: build, pg_regress, pgvector coexistence (scripts/test-versions.sh)
     bash "$REPO/scripts/test-versions.sh" 2>&1 | tee "$LOGS/versions.log"; [ "${PIPESTATUS[0]}" -ne 0 ] && failures=$((failures + 1)); count_from "$LOGS/versions.log"
 fi

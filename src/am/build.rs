@@ -1,45 +1,47 @@
-//! `ambuild`: collect the table's vectors, build the graph in memory (in parallel, in the
-//! pure core), then write metapage, quantizer parameter pages and node pages in one pass,
-//! WAL-logging them afterwards as full page images. When the vectors outgrow
-//! `maintenance_work_mem`, the graph built so far is written and the remaining rows are
-//! inserted one by one through the insert path (slower, bounded memory).
+//! `ambuild`: collect the table's vectors, build the graph in memory (in parallel on a pool
+//! bounded by `max_parallel_maintenance_workers`, in the pure core), then write metapage,
+//! quantizer parameter pages and node pages in one pass, WAL-logging them afterwards as full
+//! page images (see `build_write`). When the float vectors outgrow `maintenance_work_mem`
+//! they are compressed to SQ8 codes (¼ of the size) and the graph is built over those;
+//! only when even the codes do not fit does the graph built so far get written and the
+//! remaining rows inserted one by one through the insert path (slow, bounded memory).
 
+use super::build_rows::Rows;
+use super::build_run::{build_pool, progress, PROGRESS_CREATE_IDX_SUBPHASE};
+use super::build_write::{write_header_pages, write_index, Quantizers};
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
 use super::options::{choose_quantizer, VsagOptions, FINE_AUTO, FINE_NONE, STORAGE_AUTO, STORAGE_CODES};
-use super::pages::{BulkWriter, PAGE_META, PAGE_NODE, PAGE_PARAM};
+use super::pages::BulkWriter;
 use crate::fmgr::error;
 use crate::vector::VectorArg;
 use pgrx::pg_sys::{self, Relation};
-use pgrx::{pg_guard, PgSqlErrorCode};
-use rayon::prelude::*;
+use pgrx::{pg_guard, PgMemoryContexts, PgSqlErrorCode};
 use vsag_core::distance::{norm_squared, Metric};
-use vsag_core::graph::{build_memory_estimate, group_identical, BuildParams};
-use vsag_core::page::{param_chunks, sequential_tid, ItemPointer, MetaPage, NodeLayout, NodeMut, MAX_HEAP_TIDS};
-use vsag_core::quant::{Quantizer, QuantizerKind};
+use vsag_core::graph::{build_memory_estimate_for, BuildParams};
+use vsag_core::page::{ItemPointer, NodeLayout};
+use vsag_core::quant::QuantizerKind;
 
-// commands/progress.h (not in pgrx's bindings)
-const PROGRESS_CREATE_IDX_SUBPHASE: i32 = 10;
-const PROGRESS_CREATE_IDX_TUPLES_TOTAL: i32 = 11;
-const PROGRESS_CREATE_IDX_TUPLES_DONE: i32 = 12;
-const PHASE_LOAD: i64 = 2;
-const PHASE_GRAPH: i64 = 3;
-const PHASE_WRITE: i64 = 4;
+pub const PHASE_LOAD: i64 = 2;
+pub const PHASE_GRAPH: i64 = 3;
+pub const PHASE_WRITE: i64 = 4;
+pub const PHASE_GROUP: i64 = 5;
+pub const PHASE_ENCODE: i64 = 6;
+pub const PHASE_INSERT: i64 = 7;
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
     let name: &'static std::ffi::CStr = match phase {
         1 => c"initializing",
         PHASE_LOAD => c"loading tuples",
+        PHASE_GROUP => c"grouping duplicates",
         PHASE_GRAPH => c"building graph",
+        PHASE_ENCODE => c"encoding codes",
         PHASE_WRITE => c"writing pages",
+        PHASE_INSERT => c"inserting remaining tuples",
         _ => return std::ptr::null_mut(),
     };
     name.as_ptr() as *mut _
-}
-
-fn progress(param: i32, value: i64) {
-    unsafe { pg_sys::pgstat_progress_update_param(param, value) }
 }
 
 /// Everything fixed at CREATE INDEX time.
@@ -124,12 +126,25 @@ struct BuildState {
     heap: Relation,
     index: Relation,
     cfg: BuildConfig,
-    vectors: Vec<f32>,
-    tids: Vec<ItemPointer>,
+    rows: Rows,
+    pool: rayon::ThreadPool,
     budget: usize,
     /// Set once the in-memory part has been written; later rows go through the insert path.
     spilled: bool,
+    /// Reset after every row (see build_callback).
+    row_cxt: PgMemoryContexts,
     indexed: f64,
+}
+
+impl BuildState {
+    fn over_budget(&self) -> bool {
+        let n = self.rows.len() + 1;
+        // The navigation codes, allocated after the graph, fit in the slack the graph's
+        // lists give back (`build_with` shrinks them), so they are not counted here.
+        let sample = self.rows.sample.len() * 4;
+        build_memory_estimate_for(n, self.rows.row_bytes(), self.cfg.params.m, self.pool.current_num_threads()) + sample
+            > self.budget
+    }
 }
 
 #[pg_guard]
@@ -142,159 +157,53 @@ unsafe extern "C-unwind" fn build_callback(
     state: *mut std::ffi::c_void,
 ) {
     let bs = &mut *(state as *mut BuildState);
-    let Some(v) = index_value(bs.cfg.dim, bs.cfg.metric, *values, *isnull) else { return };
+    // A short-lived context per row (as pgvector's build): a toasted vector is detoasted
+    // into it, and the one-row insert path allocates there; otherwise both would pile up in
+    // the statement's context for the whole table.
+    let (dim, metric) = (bs.cfg.dim, bs.cfg.metric);
+    let v = bs.row_cxt.switch_to(|_| index_value(dim, metric, *values, *isnull));
+    bs.row_cxt.reset();
+    let Some(v) = v else { return };
     let tid = ItemPointer::new(
         pgrx::itemptr::item_pointer_get_block_number(tid),
         pgrx::itemptr::item_pointer_get_offset_number(tid),
     );
     bs.indexed += 1.0;
     if bs.spilled {
-        let st = index::state(bs.index);
-        insert_vector(bs.index, &st, tid, &v, Some(bs.heap));
+        let (index, heap) = (bs.index, bs.heap);
+        bs.row_cxt.switch_to(|_| {
+            let st = index::state(index);
+            insert_vector(index, &st, tid, &v, Some(heap));
+        });
+        bs.row_cxt.reset();
         return;
     }
-    bs.vectors.extend_from_slice(&v);
-    bs.tids.push(tid);
-    let n = bs.tids.len();
-    if build_memory_estimate(n + 1, bs.cfg.dim, bs.cfg.params.m) > bs.budget {
+    bs.rows.push(tid, &v);
+    if !bs.over_budget() {
+        return;
+    }
+    let n = bs.rows.len();
+    // Too few rows to train codes on: such a small budget goes the one-by-one way.
+    if !bs.rows.compressed() && bs.rows.can_compress() && n >= 1000 {
         pgrx::notice!(
-            "vsag graph no longer fits into maintenance_work_mem after {n} tuples; \
-             the remaining tuples are inserted one by one (slower). \
-             Increase maintenance_work_mem to speed up builds."
+            "vsag: the vectors no longer fit into maintenance_work_mem after {n} tuples; \
+             building the graph over 8-bit codes instead (slightly slower). \
+             Increase maintenance_work_mem to build over exact vectors."
         );
-        write_index(bs.index, &bs.cfg, std::mem::take(&mut bs.vectors), std::mem::take(&mut bs.tids));
-        bs.spilled = true;
-    }
-}
-
-/// Builds the graph over `vectors` and writes the whole index (also used for empty tables).
-/// Rows with bitwise identical vectors share one node (up to MAX_HEAP_TIDS rows each): a
-/// clique of copies could not stay connected under pruning.
-unsafe fn write_index(index: Relation, cfg: &BuildConfig, mut vectors: Vec<f32>, tids: Vec<ItemPointer>) {
-    let dim = cfg.dim;
-    let layout = &cfg.layout;
-    progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GRAPH);
-    let groups = group_identical(&vectors, dim, MAX_HEAP_TIDS);
-    let n = groups.len();
-    // Compact to one vector per group (first rows increase, so in-place is safe).
-    for (g, rows) in groups.iter().enumerate() {
-        let r = rows[0] as usize;
-        if r != g {
-            vectors.copy_within(r * dim..(r + 1) * dim, g * dim);
+        bs.rows.compress(bs.budget);
+        if !bs.over_budget() {
+            return;
         }
     }
-    vectors.truncate(n * dim);
-    progress(PROGRESS_CREATE_IDX_TUPLES_TOTAL, n as i64);
-    // Train on an even sample: enough for per-dimension ranges, cheap at any size.
-    let step = (n / 20_000).max(1);
-    let sample: Vec<f32> = (0..n).step_by(step).flat_map(|i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let quants = Quantizers::train(cfg, &sample);
-    let quantizer = &quants.nav;
-    let bound = |q: &Quantizer| if n >= 2 { q.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };
-    let error_bound = bound(quantizer);
-    let fine_error_bound = quants.fine.as_ref().map_or(f32::INFINITY, bound);
-    let graph = vsag_core::graph::build(&vectors, dim, &cfg.params, &mut |done, _total| {
-        // Called on this (the backend) thread between parallel batches.
-        progress(PROGRESS_CREATE_IDX_TUPLES_DONE, done as i64);
-        pgrx::check_for_interrupts!();
-    });
-    let encode_all = |q: &Quantizer| {
-        let size = q.code_size();
-        let mut codes = vec![0u8; n * size];
-        codes.par_chunks_mut(size).zip(vectors.par_chunks(dim)).for_each(|(c, v)| q.encode(v, c));
-        codes
-    };
-    let code_size = quantizer.code_size();
-    let codes = encode_all(quantizer);
-    let own_codes = quants.fine.as_ref().map(encode_all);
-    let own_size = layout.own_code_size;
-
-    progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
-    let (mut meta, params) = quants.meta(cfg);
-    let nparam = meta.param_npages;
-    let per_page = layout.tuples_per_page();
-    let pos = |i: usize| sequential_tid(1 + nparam, per_page, i);
-    meta.node_count = n as u64;
-    meta.error_bound = error_bound;
-    meta.fine_error_bound = fine_error_bound;
-    if n > 0 {
-        meta.set_entry(Some(pos(graph.entry as usize)));
-        meta.insert_block = pos(n - 1).block;
-    }
-
-    let mut w = BulkWriter::new(index, pg_sys::ForkNumber::MAIN_FORKNUM);
-    write_header_pages(&mut w, &meta, &params);
-    let mut tuple = vec![0u8; layout.tuple_size];
-    let code = |i: usize| &codes[i * code_size..(i + 1) * code_size];
-    let own_code = |i: usize| match &own_codes {
-        Some(c) => &c[i * own_size..(i + 1) * own_size],
-        None => code(i),
-    };
-    for (i, rows) in groups.iter().enumerate() {
-        let vector = layout.store_vector.then(|| &vectors[i * dim..(i + 1) * dim]);
-        let mut node = NodeMut::init(layout, &mut tuple, tids[rows[0] as usize], vector, own_code(i));
-        for &r in &rows[1..] {
-            node.add_heap_tid(tids[r as usize]);
-        }
-        let list: Vec<(ItemPointer, Option<&[u8]>)> =
-            graph.neighbours[i].iter().map(|&j| (pos(j as usize), Some(code(j as usize)))).collect();
-        node.set_neighbours(&list);
-        let at = w.add(PAGE_NODE, &tuple);
-        if at != pos(i) {
-            error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: node {i} written at {at:?}, expected {:?}", pos(i)));
-        }
-        if i % 1024 == 0 {
-            pgrx::check_for_interrupts!();
-        }
-    }
-    w.finish_page();
-    index::forget(index);
-}
-
-/// The trained navigation quantizer and, for a two-precision index, the own codes' one.
-struct Quantizers {
-    nav: Quantizer,
-    fine: Option<Quantizer>,
-}
-
-impl Quantizers {
-    fn train(cfg: &BuildConfig, sample: &[f32]) -> Quantizers {
-        let train = |kind| {
-            Quantizer::train(kind, cfg.dim, sample)
-                .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")))
-        };
-        Quantizers { nav: train(cfg.kind), fine: cfg.fine.map(train) }
-    }
-
-    /// A metapage describing the format and these quantizers (no nodes, no error bounds
-    /// yet), and the parameter bytes to write after it.
-    fn meta(&self, cfg: &BuildConfig) -> (MetaPage, Vec<u8>) {
-        let mut params = self.nav.to_bytes();
-        let mut meta = MetaPage::new(cfg.metric, cfg.kind, &cfg.layout);
-        if let Some(f) = &self.fine {
-            meta.fine_quantizer = f.kind() as u8;
-            meta.nav_param_len = params.len() as u32;
-            params.extend(f.to_bytes());
-        }
-        meta.error_bound = f32::INFINITY;
-        meta.fine_error_bound = f32::INFINITY;
-        meta.ef_construction = cfg.params.ef_construction as u16;
-        meta.alpha = cfg.params.alpha;
-        meta.param_first_block = 1;
-        meta.param_npages = param_chunks(&params).count() as u32;
-        meta.param_len = params.len() as u32;
-        (meta, params)
-    }
-}
-
-/// Block 0: the metapage; blocks 1..: the quantizer parameters, one item per page.
-unsafe fn write_header_pages(w: &mut BulkWriter, meta: &MetaPage, params: &[u8]) {
-    w.new_page(PAGE_META);
-    w.add(PAGE_META, meta.as_bytes());
-    for chunk in param_chunks(params) {
-        w.new_page(PAGE_PARAM);
-        w.add(PAGE_PARAM, chunk);
-    }
+    pgrx::notice!(
+        "vsag graph no longer fits into maintenance_work_mem after {n} tuples; \
+         the remaining tuples are inserted one by one (much slower). \
+         Increase maintenance_work_mem to speed up builds."
+    );
+    let rows = std::mem::replace(&mut bs.rows, Rows::new(bs.cfg.dim));
+    write_index(bs.heap, bs.index, &bs.cfg, &bs.pool, rows);
+    progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_INSERT);
+    bs.spilled = true;
 }
 
 unsafe fn wal_log_all(index: Relation) {
@@ -311,14 +220,16 @@ pub unsafe extern "C-unwind" fn ambuild(
     index_info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
     let cfg = build_config(index);
+    let dim = cfg.dim;
     let mut bs = BuildState {
         heap,
         index,
         cfg,
-        vectors: Vec::new(),
-        tids: Vec::new(),
+        rows: Rows::new(dim),
+        pool: build_pool(),
         budget: pg_sys::maintenance_work_mem as usize * 1024,
         spilled: false,
+        row_cxt: PgMemoryContexts::new("vsag build row"),
         indexed: 0.0,
     };
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_LOAD);
@@ -333,7 +244,8 @@ pub unsafe extern "C-unwind" fn ambuild(
         std::ptr::null_mut(),
     );
     if !bs.spilled {
-        write_index(index, &bs.cfg, std::mem::take(&mut bs.vectors), std::mem::take(&mut bs.tids));
+        let rows = std::mem::replace(&mut bs.rows, Rows::new(dim));
+        write_index(heap, index, &bs.cfg, &bs.pool, rows);
     }
     wal_log_all(index);
     let mut result = pgrx::PgBox::<pg_sys::IndexBuildResult>::alloc0();

@@ -6,6 +6,9 @@
 //! (metapage, quantizer, metric) that every callback needs.
 
 pub mod build;
+mod build_rows;
+mod build_run;
+mod build_write;
 pub mod cost;
 pub mod heap;
 pub mod index;

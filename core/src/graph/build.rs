@@ -6,15 +6,22 @@
 //! overflowing target re-pruned, also in parallel. Each task writes only its own result, so
 //! no locks are needed and the graph is the same whatever the thread count. Between batches
 //! control returns to the calling thread, which is the only place `progress` runs.
+//!
+//! The points are float vectors or compact codes ([`BuildInput`]); an `abort` flag, checked
+//! per point, stops the build within one point's work on every thread.
 
-use super::prune::robust_prune;
+use super::points::{BuildInput, Points, Scorer};
 use super::visited::VisitedSet;
 use super::{BuildParams, Graph};
-use crate::distance::{l2_squared, Metric};
-use crate::quant::index_distance;
+use crate::distance::Metric;
 use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The build was stopped through its abort flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted;
 
 /// f32 with a total order, for heaps.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -31,23 +38,6 @@ impl Ord for Dist {
     }
 }
 
-pub(crate) struct Points<'a> {
-    pub vectors: &'a [f32],
-    pub dim: usize,
-    pub metric: Metric,
-}
-impl Points<'_> {
-    #[inline]
-    pub fn v(&self, i: u32) -> &[f32] {
-        let o = i as usize * self.dim;
-        &self.vectors[o..o + self.dim]
-    }
-    #[inline]
-    pub fn d(&self, a: u32, b: u32) -> f32 {
-        index_distance(self.metric, self.v(a), self.v(b))
-    }
-}
-
 /// Per-thread search buffers, reused across the points a worker handles.
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -57,33 +47,17 @@ pub(crate) struct Scratch {
     /// Expanded nodes with their distance to the query: the pruning candidates.
     pub expanded: Vec<(u32, f32)>,
     fresh: Vec<u32>,
+    /// Decoded query and pruning candidates (code builds).
+    query: Vec<f32>,
+    pub decoded: Vec<f32>,
 }
 
-/// Hints the CPU to start loading `v` into cache (no-op off x86_64).
-#[inline]
-pub(crate) fn prefetch(v: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = v.as_ptr() as *const i8;
-        let bytes = std::mem::size_of_val(v);
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: prefetch never faults; the address is inside `v`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
-}
-
-/// Greedy beam search with exact distances; fills `s.expanded`.
+/// Greedy beam search from `entry` for the point `q` scores against; fills `s.expanded`.
 pub(crate) fn beam_search(
     g: &[Vec<u32>],
     pts: &Points,
     entry: u32,
-    q: &[f32],
+    q: &Scorer,
     ef: usize,
     s: &mut Scratch,
 ) {
@@ -91,7 +65,7 @@ pub(crate) fn beam_search(
     s.frontier.clear();
     s.best.clear();
     s.expanded.clear();
-    let d0 = index_distance(pts.metric, q, pts.v(entry));
+    let d0 = pts.score(q, entry);
     s.visited.insert(entry as u64);
     s.frontier.push(Reverse((Dist(d0), entry)));
     s.best.push((Dist(d0), entry));
@@ -107,11 +81,11 @@ pub(crate) fn beam_search(
         for &v in &g[u as usize] {
             if s.visited.insert(v as u64) {
                 s.fresh.push(v);
-                prefetch(pts.v(v));
+                pts.prefetch(v);
             }
         }
         for &v in &s.fresh {
-            let dv = index_distance(pts.metric, q, pts.v(v));
+            let dv = pts.score(q, v);
             if s.best.len() < ef || dv < s.best.peek().unwrap().0 .0 {
                 s.frontier.push(Reverse((Dist(dv), v)));
                 s.best.push((Dist(dv), v));
@@ -142,12 +116,13 @@ fn sort_candidates(owner: u32, c: &mut [(u32, f32)]) {
 /// Point nearest the centroid (L2, whatever the metric): a central start for every search.
 fn medoid(pts: &Points, n: usize) -> u32 {
     let dim = pts.dim;
-    let sum = pts
-        .vectors
-        .par_chunks(dim * 1024)
+    let ids: Vec<u32> = (0..n as u32).collect();
+    let sum = ids
+        .par_chunks(1024)
         .map(|block| {
-            let mut s = vec![0f64; dim];
-            for row in block.chunks_exact(dim) {
+            let (mut s, mut buf) = (vec![0f64; dim], Vec::new());
+            for &i in block {
+                let row = pts.vector(i, &mut buf);
                 s.iter_mut().zip(row).for_each(|(a, &x)| *a += x as f64);
             }
             s
@@ -160,9 +135,10 @@ fn medoid(pts: &Points, n: usize) -> u32 {
             },
         );
     let centroid: Vec<f32> = sum.iter().map(|&x| (x / n as f64) as f32).collect();
+    let c = pts.scorer(&centroid, Metric::L2);
     (0..n as u32)
         .into_par_iter()
-        .map(|i| (Dist(l2_squared(&centroid, pts.v(i))), i))
+        .map(|i| (Dist(pts.score(&c, i)), i))
         .min()
         .map(|x| x.1)
         .unwrap_or(0)
@@ -184,25 +160,36 @@ pub fn build(
         dim > 0 && vectors.len().is_multiple_of(dim),
         "vectors must be n × dim"
     );
-    let n = vectors.len() / dim;
+    let never = AtomicBool::new(false);
+    build_with(BuildInput::F32(vectors), dim, params, &never, progress).expect("never aborted")
+}
+
+/// [`build`] over floats or codes, stoppable: when `abort` becomes true every thread stops
+/// after its current point and the result is `Err(Aborted)`.
+pub fn build_with(
+    input: BuildInput,
+    dim: usize,
+    params: &BuildParams,
+    abort: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Graph, Aborted> {
+    assert!(dim > 0, "dimension must be positive");
+    let pts = Points::new(input, dim, params.metric);
+    let n = pts.len();
     assert!(
         n <= u32::MAX as usize,
         "too many vectors for one in-memory build"
     );
+    let stopped = || abort.load(Ordering::Relaxed);
     let m = params.m.max(1);
     let ef = params.ef_construction.max(m);
-    let pts = Points {
-        vectors,
-        dim,
-        metric: params.metric,
-    };
     let mut g: Vec<Vec<u32>> = vec![Vec::new(); n];
     if n == 0 {
         progress(0, 0);
-        return Graph {
+        return Ok(Graph {
             neighbours: g,
             entry: 0,
-        };
+        });
     }
     let entry = medoid(&pts, n);
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| i != entry).collect();
@@ -223,7 +210,10 @@ pub fn build(
         let mut size = 1;
         while start < n {
             let batch = &order[start..(start + size).min(n)];
-            insert_batch(&mut g, &pts, entry, batch, m, ef, alpha);
+            insert_batch(&mut g, &pts, entry, batch, m, ef, alpha, abort);
+            if stopped() {
+                return Err(Aborted);
+            }
             start += batch.len();
             done += batch.len();
             size = (size * 2).min(max_batch);
@@ -235,20 +225,37 @@ pub fn build(
     g.par_iter_mut()
         .enumerate()
         .filter(|(_, l)| l.len() > m)
-        .for_each(|(j, list)| {
-            *list = prune_to(&pts, j as u32, list, m, last_alpha);
+        .for_each_init(Scratch::default, |s, (j, list)| {
+            if !stopped() {
+                *list = prune_to(&pts, j as u32, list, m, last_alpha, s);
+            }
         });
-    ensure_connected(&mut g, &pts, entry, m, ef);
+    if stopped() {
+        return Err(Aborted);
+    }
+    ensure_connected(&mut g, &pts, entry, m, ef, abort)?;
     // Nearest first, the order insert and VACUUM keep too: one meaning for "the leading
     // slots" (the ones with inline codes under partial redundancy) on every node, and a
     // list's first m' entries are the degree-m' subgraph a search may restrict itself to.
-    g.par_iter_mut().enumerate().for_each(|(i, list)| {
-        list.sort_by_cached_key(|&v| (Dist(pts.d(i as u32, v)), v));
-    });
-    Graph {
+    g.par_iter_mut()
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (i, list)| {
+            if stopped() {
+                return;
+            }
+            let q = pts.vector(i as u32, buf);
+            let s = pts.scorer(q, pts.metric);
+            list.sort_by_cached_key(|&v| (Dist(pts.score(&s, v)), v));
+            // Give back the reverse-edge slack: the caller allocates codes next.
+            list.shrink_to_fit();
+        });
+    if stopped() {
+        return Err(Aborted);
+    }
+    Ok(Graph {
         neighbours: g,
         entry,
-    }
+    })
 }
 
 /// Reverse edges may overfill a list up to this length before it is pruned back to `m`
@@ -259,16 +266,16 @@ fn slack_cap(m: usize) -> usize {
 }
 
 /// Robust-prunes `list` (candidate neighbours of `j`) down to `m`.
-fn prune_to(pts: &Points, j: u32, list: &[u32], m: usize, alpha: f32) -> Vec<u32> {
-    list.iter().for_each(|&v| prefetch(pts.v(v)));
-    let mut cands: Vec<(u32, f32)> = list.iter().map(|&v| (v, pts.d(j, v))).collect();
+fn prune_to(pts: &Points, j: u32, list: &[u32], m: usize, alpha: f32, s: &mut Scratch) -> Vec<u32> {
+    list.iter().for_each(|&v| pts.prefetch(v));
+    let q = pts.vector(j, &mut s.query);
+    let sc = pts.scorer(q, pts.metric);
+    let mut cands: Vec<(u32, f32)> = list.iter().map(|&v| (v, pts.score(&sc, v))).collect();
     sort_candidates(j, &mut cands);
-    robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b))
-        .into_iter()
-        .map(|x| x.0)
-        .collect()
+    pts.prune(&mut cands, alpha, m, &mut s.decoded)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_batch(
     g: &mut [Vec<u32>],
     pts: &Points,
@@ -277,12 +284,19 @@ fn insert_batch(
     m: usize,
     ef: usize,
     alpha: f32,
+    abort: &AtomicBool,
 ) {
     let gr: &[Vec<u32>] = g;
     let lists: Vec<Vec<u32>> = batch
         .par_iter()
         .map_init(Scratch::default, |s, &p| {
-            beam_search(gr, pts, entry, pts.v(p), ef, s);
+            if abort.load(Ordering::Relaxed) {
+                return Vec::new();
+            }
+            let mut qbuf = std::mem::take(&mut s.query);
+            let q = pts.vector(p, &mut qbuf);
+            let sc = pts.scorer(q, pts.metric);
+            beam_search(gr, pts, entry, &sc, ef, s);
             let mut cands: Vec<(u32, f32)> = s
                 .expanded
                 .iter()
@@ -291,16 +305,18 @@ fn insert_batch(
                 .collect();
             for &v in &gr[p as usize] {
                 if !s.visited.contains(v as u64) {
-                    cands.push((v, pts.d(p, v)));
+                    cands.push((v, pts.score(&sc, v)));
                 }
             }
+            drop(sc);
+            s.query = qbuf;
             sort_candidates(p, &mut cands);
-            robust_prune(&mut cands, alpha, m, |a, b| pts.d(a, b))
-                .into_iter()
-                .map(|x| x.0)
-                .collect()
+            pts.prune(&mut cands, alpha, m, &mut s.decoded)
         })
         .collect();
+    if abort.load(Ordering::Relaxed) {
+        return;
+    }
     for (&p, list) in batch.iter().zip(lists) {
         g[p as usize] = list;
     }
@@ -315,7 +331,7 @@ fn insert_batch(
     let gr: &[Vec<u32>] = g;
     let updates: Vec<(u32, Vec<u32>)> = groups
         .par_iter()
-        .filter_map(|grp| {
+        .map_init(Scratch::default, |s, grp| {
             let j = grp[0].0;
             let cur = &gr[j as usize];
             let mut merged = Vec::with_capacity(cur.len() + grp.len());
@@ -325,15 +341,16 @@ fn insert_batch(
                     merged.push(p);
                 }
             }
-            if merged.len() == cur.len() {
+            if merged.len() == cur.len() || abort.load(Ordering::Relaxed) {
                 return None;
             }
             if merged.len() <= slack_cap(m) {
                 return Some((j, merged));
             }
-            let list = prune_to(pts, j, &merged, m, alpha);
+            let list = prune_to(pts, j, &merged, m, alpha, s);
             Some((j, list))
         })
+        .flatten()
         .collect();
     for (j, list) in updates {
         g[j as usize] = list;
@@ -371,7 +388,14 @@ fn reach_from(
 /// preferably one of its nearest: into a free slot, else replacing an edge that is not in
 /// the spanning tree of the reachability walk — dropping a non-tree edge cannot disconnect
 /// anything, so one round suffices unless every reachable edge is a tree edge.
-pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: usize, ef: usize) {
+pub(crate) fn ensure_connected(
+    g: &mut [Vec<u32>],
+    pts: &Points,
+    entry: u32,
+    m: usize,
+    ef: usize,
+    abort: &AtomicBool,
+) -> Result<(), Aborted> {
     let n = g.len();
     let mut stack = Vec::new();
     let mut scratch = Scratch::default();
@@ -380,7 +404,7 @@ pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: 
         let mut parent = vec![u32::MAX; n];
         reach_from(g, entry, &mut reached, &mut parent, &mut stack);
         if reached.iter().all(|&r| r) {
-            return;
+            return Ok(());
         }
         let free = |g: &[Vec<u32>], v: u32| g[v as usize].len() < m;
         // Farthest neighbour of v whose edge from v is not a tree edge.
@@ -395,7 +419,14 @@ pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: 
             if reached[u as usize] {
                 continue;
             }
-            beam_search(g, pts, entry, pts.v(u), ef, &mut scratch);
+            if abort.load(Ordering::Relaxed) {
+                return Err(Aborted);
+            }
+            let mut qbuf = std::mem::take(&mut scratch.query);
+            let sc = pts.scorer(pts.vector(u, &mut qbuf), pts.metric);
+            beam_search(g, pts, entry, &sc, ef, &mut scratch);
+            drop(sc);
+            scratch.query = qbuf;
             let mut near: Vec<u32> = scratch
                 .expanded
                 .iter()
@@ -434,4 +465,5 @@ pub(crate) fn ensure_connected(g: &mut [Vec<u32>], pts: &Points, entry: u32, m: 
             reach_from(g, u, &mut reached, &mut parent, &mut stack);
         }
     }
+    Ok(())
 }

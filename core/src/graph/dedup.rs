@@ -44,7 +44,6 @@ pub fn group_identical(vectors: &[f32], dim: usize, max_per_group: usize) -> Gro
     );
     let max = max_per_group.max(1);
     let n = vectors.len() / dim;
-    assert!(n <= u32::MAX as usize, "too many rows");
     let row = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
     let same = |a: u32, b: u32| {
         row(a)
@@ -52,9 +51,29 @@ pub fn group_identical(vectors: &[f32], dim: usize, max_per_group: usize) -> Gro
             .zip(row(b))
             .all(|(x, y)| x.to_bits() == y.to_bits())
     };
-    let mut keys: Vec<(u64, u32)> = (0..n as u32)
+    let keys: Vec<u64> = (0..n as u32)
         .into_par_iter()
-        .map(|i| (row_hash(row(i)), i))
+        .map(|i| row_hash(row(i)))
+        .collect();
+    group_by_key(&keys, same, max)
+}
+
+/// A row's hash as [`group_identical`] computes it: keep it per row when the vectors
+/// themselves are not kept (a build over codes), for [`group_by_key`].
+pub fn vector_hash(v: &[f32]) -> u64 {
+    row_hash(v)
+}
+
+/// Groups rows `0..keys.len()` with equal `keys[i]` for which `same(a, b)` holds (the
+/// caller's check against hash collisions), as [`group_identical`] does.
+pub fn group_by_key(keys: &[u64], same: impl Fn(u32, u32) -> bool, max_per_group: usize) -> Groups {
+    let max = max_per_group.max(1);
+    let n = keys.len();
+    assert!(n <= u32::MAX as usize, "too many rows");
+    let mut keys: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
         .collect();
     keys.par_sort_unstable();
     // (first row, offset into `flat`, length) per group; `flat` holds the rows.

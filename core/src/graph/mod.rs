@@ -8,12 +8,14 @@
 mod build;
 pub mod dedup;
 pub mod memstore;
+mod points;
 pub mod prune;
 pub mod search;
 pub mod visited;
 
-pub use build::build;
-pub use dedup::{group_identical, Groups};
+pub use build::{build, build_with, Aborted};
+pub use dedup::{group_by_key, group_identical, vector_hash, Groups};
+pub use points::BuildInput;
 pub use memstore::MemStore;
 pub use prune::{fill_prune, robust_prune};
 pub use search::{Hit, Own, Score, SearchState, SearchStats, SearchStore};
@@ -64,16 +66,24 @@ pub struct Graph {
 /// Upper estimate of the bytes `build` needs for `n` vectors of `dim` floats, *including*
 /// the caller's `n·dim·4` bytes of vectors (compare the total with maintenance_work_mem).
 pub fn build_memory_estimate(n: usize, dim: usize, m: usize) -> usize {
-    let vectors = n * dim * 4;
-    // Per node: Vec header + up to m u32 ids (+ reverse-edge overflow before pruning).
-    let graph = n * (24 + 4 * (m + m / 2));
+    build_memory_estimate_for(n, dim * 4, m, rayon::current_num_threads())
+}
+
+/// [`build_memory_estimate`] for points of `point_bytes` each (a code, or a float vector,
+/// plus whatever the caller keeps per row), built on `threads` threads.
+pub fn build_memory_estimate_for(n: usize, point_bytes: usize, m: usize, threads: usize) -> usize {
+    let vectors = n * point_bytes;
+    // Per node: Vec header + up to m u32 ids (+ the 30% reverse-edge slack before pruning).
+    let graph = n * (24 + 4 * (m + (3 * m).div_ceil(10)));
     // Batch buffers: lists and reverse-edge pairs for the largest batch.
     let batch = (n / 50).clamp(64, 4096) * m * 24;
     // Insertion order, reachability check, per-thread search scratch.
-    let misc = n * 5 + rayon::current_num_threads() * (1 << 20);
+    let misc = n * 5 + threads * (1 << 20);
     vectors + graph + batch + misc
 }
 
+#[cfg(test)]
+mod build_tests;
 #[cfg(test)]
 mod search_tests;
 #[cfg(test)]
