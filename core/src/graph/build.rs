@@ -234,18 +234,26 @@ pub fn build_with(
         return Err(Aborted);
     }
     ensure_connected(&mut g, &pts, entry, m, ef, abort)?;
-    // Nearest first, the order insert and VACUUM keep too: one meaning for "the leading
-    // slots" (the ones with inline codes under partial redundancy) on every node, and a
-    // list's first m' entries are the degree-m' subgraph a search may restrict itself to.
+    // Robust-prune selection order, the order insert and VACUUM keep too: a list's first m'
+    // entries are what a prune bounded at m' keeps (the degree-m' subgraph `search_m`
+    // follows), and under partial redundancy the inline codes go to the edges chosen first.
+    // Every list is put in it (reverse edges were appended, `ensure_connected` may have
+    // replaced a slot), edges the prune would drop last.
     g.par_iter_mut()
         .enumerate()
-        .for_each_init(Vec::new, |buf, (i, list)| {
+        .for_each_init(Scratch::default, |s, (i, list)| {
             if stopped() {
                 return;
             }
-            let q = pts.vector(i as u32, buf);
-            let s = pts.scorer(q, pts.metric);
-            list.sort_by_cached_key(|&v| (Dist(pts.score(&s, v)), v));
+            if list.len() > 1 {
+                let sel = prune_to(&pts, i as u32, list, list.len(), last_alpha, s);
+                let q = pts.vector(i as u32, &mut s.query);
+                let sc = pts.scorer(q, pts.metric);
+                let mut rest: Vec<u32> = list.iter().copied().filter(|v| !sel.contains(v)).collect();
+                rest.sort_by_cached_key(|&v| (Dist(pts.score(&sc, v)), v));
+                *list = sel;
+                list.extend(rest);
+            }
             // Give back the reverse-edge slack: the caller allocates codes next.
             list.shrink_to_fit();
         });

@@ -342,19 +342,19 @@ fn build_is_deterministic_and_reports_progress_on_caller_thread() {
         .install(|| build(&data, dim, &params, &mut quiet()));
     assert_eq!(g1.neighbours, g2.neighbours);
     assert_eq!(g1.entry, g2.entry);
-    // Neighbour lists are nearest first (the order insert and VACUUM keep).
+    // Neighbour lists are in selection order (the order insert and VACUUM keep): every
+    // prefix is what a prune of the list bounded at its length keeps.
+    let row = |i: usize| &data[i * dim..][..dim];
     for (i, l) in g1.neighbours.iter().enumerate() {
-        let d: Vec<f32> = l
-            .iter()
-            .map(|&v| {
-                index_distance(
-                    Metric::L2,
-                    &data[i * dim..][..dim],
-                    &data[v as usize * dim..][..dim],
-                )
-            })
-            .collect();
-        assert!(d.windows(2).all(|w| w[0] <= w[1]));
+        let mut c: Vec<(u32, f32)> = l.iter().map(|&v| (v, index_distance(Metric::L2, row(i), row(v as usize)))).collect();
+        let all = robust_prune(&mut c.clone(), params.alpha, l.len(), |a, b| index_distance(Metric::L2, row(a as usize), row(b as usize)));
+        for k in [1, all.len() / 2, all.len()] {
+            let bounded: Vec<u32> = robust_prune(&mut c, params.alpha, k, |a, b| index_distance(Metric::L2, row(a as usize), row(b as usize)))
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
+            assert_eq!(bounded[..], l[..k], "node {i}");
+        }
     }
     let two = BuildParams {
         two_pass: true,

@@ -1,6 +1,8 @@
 -- VACUUM repairs the graph only when something is pending, frees the slots of nodes that
 -- lost their last row, and inserts reuse them (the index does not grow under churn).
-CREATE TABLE vv (id int PRIMARY KEY, v vector(8));
+-- A temporary table: VACUUM removes its dead rows even while another session (autovacuum
+-- analysing an earlier test's table) holds back the database's xmin horizon.
+CREATE TEMP TABLE vv (id int PRIMARY KEY, v vector(8));
 CREATE INDEX vv_idx ON vv USING vsag (v vector_l2_ops);
 INSERT INTO vv SELECT i, ARRAY(SELECT sin(i * 7 + j) FROM generate_series(1, 8) j)::vector
 FROM generate_series(1, 300) i;
