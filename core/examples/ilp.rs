@@ -1,8 +1,8 @@
 //! Index-level parameters (issue 13, ILP): is the first m' entries of each neighbour list of
 //! an m-degree graph a good m'-degree graph? Compares, at the same ef_search, recall@10 and
 //! the work per query (expansions, estimates) of
-//!   * `prefix`  — the m graph searched with the first m' neighbours (lists stored nearest
-//!     first, as the index stores them: what `vsag.search_m = m'` does);
+//!   * `prefix`  — the m graph searched with the first m' neighbours (lists in robust-prune
+//!     selection order, as the index stores them: what `vsag.search_m = m'` does);
 //!   * `pruned`  — the m graph with each list re-pruned to m' (`robust_prune` over the list,
 //!     same alpha): the edges a degree-m' prune keeps among the ones present, i.e. the
 //!     prefix in robust-prune *selection* order (an edge label of "smallest degree at which
@@ -80,7 +80,7 @@ fn main() {
     };
     let same = prefix_g.neighbours.iter().zip(&pruned_g.neighbours).map(|(a, b)| b.iter().filter(|x| a.contains(x)).count()).sum::<usize>();
     let total = pruned_g.neighbours.iter().map(|l| l.len()).sum::<usize>();
-    println!("n={n} dim={dim} queries={} m={m} m'={small}: the nearest-first prefix shares {:.1}% of the re-pruned lists' edges",
+    println!("n={n} dim={dim} queries={} m={m} m'={small}: the stored prefix shares {:.1}% of the re-pruned lists' edges",
         gt.len(), 100.0 * same as f64 / total as f64);
     let quant = Quantizer::train(QuantizerKind::Sq8, dim, &base).unwrap();
     println!("| graph | ef | recall@10 | expanded/q | estimates/q |");
