@@ -210,9 +210,7 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
             lost += 1;
         }
     }
-    if lost > 0 {
-        links::note_pending_repair(index, lost);
-    }
+    links::note_pending_repair(index, lost);
 }
 
 /// Links `nb` → `new`. A full `nb` is re-pruned over its list plus `new`. An old neighbour

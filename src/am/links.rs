@@ -77,8 +77,8 @@ pub unsafe fn link(store: &mut PgStore, from: ItemPointer, to: ItemPointer, to_c
     Linked::HandedOver(lost)
 }
 
-/// Records `n` events VACUUM must repair (see `MetaPage::pending_repair`). Callers that
-/// already hold a recent metapage copy skip the write when a repair is pending anyway.
+/// Records `n` events VACUUM must repair (see `MetaPage::pending_repair`); nothing is
+/// written when `n` is 0.
 pub unsafe fn note_pending_repair(index: Relation, n: u64) {
     if n > 0 {
         write_meta(index, |m| m.pending_repair = m.pending_repair.saturating_add(n));

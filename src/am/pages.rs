@@ -180,14 +180,10 @@ pub unsafe fn place_node(index: Relation, layout: &NodeLayout, hint: BlockNumber
         let buf = read_buffer(index, block);
         pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
         let raw = pg_sys::BufferGetPage(buf);
-        let mut free = Vec::new();
-        if page_type(raw) == PAGE_NODE {
-            for off in 1..=pg_sys::PageGetMaxOffsetNumber(raw) {
-                if item(raw, off).is_some_and(|b| b.len() >= layout.tuple_size && NodeRef::new(layout, b).is_free()) {
-                    free.push(off);
-                }
-            }
-        }
+        let free: Vec<u16> = match page_type(raw) {
+            PAGE_NODE => node_items(raw, layout).filter(|(_, b)| NodeRef::new(layout, b).is_free()).map(|(off, _)| off).collect(),
+            _ => Vec::new(),
+        };
         if let Some(&off) = free.first() {
             let state = pg_sys::GenericXLogStart(index);
             let page = pg_sys::GenericXLogRegisterBuffer(state, buf, 0);

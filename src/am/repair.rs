@@ -143,7 +143,7 @@ pub unsafe fn repair(index: Relation, strategy: pg_sys::BufferAccessStrategy) ->
             }
             pg_sys::UnlockReleaseBuffer(buf);
             for (id, list, version) in affected {
-                if reprune(&mut store, &mut cache, id, &list, version, &dead, &gone) {
+                if fill_holes(&mut store, &mut cache, id, &list, version, &dead, &gone) {
                     out.repruned += 1;
                 } else {
                     // A concurrent insert changed the list: its tombstones stay linked.
@@ -255,7 +255,7 @@ fn walk(store: &mut PgStore, seen: &mut SlotBits, mut stack: Vec<u64>, blocked: 
 /// Fills the holes tombstones leave in live node `id`'s list (`list` at `version`): its live
 /// neighbours stay, the tombstones' live neighbours compete for the free slots (alpha
 /// pruning). False if the list changed meanwhile.
-unsafe fn reprune(
+unsafe fn fill_holes(
     store: &mut PgStore,
     cache: &mut VectorCache,
     id: u64,
