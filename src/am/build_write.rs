@@ -21,9 +21,8 @@ use vsag_core::quant::Quantizer;
 /// Builds the graph over `rows` and writes the whole index (also used for empty tables).
 /// Rows with bitwise identical vectors share one node (up to MAX_HEAP_TIDS rows each): a
 /// clique of copies could not stay connected under pruning.
-pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &BuildConfig, pool: &rayon::ThreadPool, mut rows: Rows) {
+pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig, pool: &rayon::ThreadPool, mut rows: Rows) {
     let dim = cfg.dim;
-    let layout = &cfg.layout;
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GROUP);
     let groups = group_rows(pool, &mut rows);
     let n = groups.len();
@@ -32,6 +31,9 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &BuildConfig, po
         false => rows.float_sample(20_000),
         true => std::mem::take(&mut rows.sample),
     };
+    cfg.settle_quantizer(&sample);
+    let cfg = &*cfg;
+    let layout = &cfg.layout;
     let quants = Quantizers::train(cfg, &sample);
     let quantizer = &quants.nav;
     let bound = |q: &Quantizer| if n >= 2 { q.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };

@@ -13,7 +13,9 @@ use super::pages::{self, PAGE_META, PAGE_NODE, PAGE_PARAM};
 use pgrx::pg_sys::{self, Relation};
 use pgrx::prelude::*;
 use std::collections::{HashMap, HashSet};
-use vsag_core::page::{ItemPointer, MetaPage, NodeRef};
+use super::options::kind_name;
+use vsag_core::page::{ItemPointer, MetaPage, NodeRef, StorageKind};
+use vsag_core::quant::QuantizerKind;
 
 pub type Row = (String, Option<i64>, Option<i32>, String);
 
@@ -240,6 +242,7 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
         0 => String::new(),
         n => format!(", {n} repair events pending for VACUUM"),
     };
+    rep.rows.push(("info".into(), None, None, codes_summary(&meta)));
     rep.rows.push((
         "info".into(),
         None,
@@ -247,4 +250,20 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
         format!("{nblocks} pages, {} nodes ({live} live, {deleted} deleted{free}), {unreachable} unreachable, {errors} problems{pending}", nodes.len()),
     ));
     (rep.rows, indexed)
+}
+
+/// Which codes the index holds (`quantizer = auto` decides at build time, by measurement).
+fn codes_summary(meta: &MetaPage) -> String {
+    let name = |k: u8| QuantizerKind::from_u8(k).map_or("none", kind_name).trim_matches('\'');
+    let own = match meta.fine_quantizer {
+        0 => String::new(),
+        k => format!(", own codes {}", name(k)),
+    };
+    let vectors = if meta.storage == StorageKind::Full as u8 { "in the index" } else { "in the table" };
+    format!(
+        "codes: navigation {} (inline for {} of {} neighbours){own}; vectors {vectors}",
+        name(meta.quantizer),
+        meta.inline_cap,
+        meta.m
+    )
 }

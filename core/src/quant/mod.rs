@@ -19,6 +19,7 @@
 
 pub mod bit;
 mod bound;
+mod ranking;
 pub mod kernel;
 pub mod kernel4;
 pub mod popcount;
@@ -29,6 +30,7 @@ pub mod sq8;
 use crate::distance::{self, Metric};
 pub use bit::Bit;
 pub use bound::PAIRS_PER_SIDE;
+pub use ranking::{RANK_DEPTH, RANK_K};
 pub use sq4::Sq4;
 pub use sq8::Sq8;
 

@@ -136,3 +136,46 @@ fn degenerate_training() {
     assert!(Quantizer::train(QuantizerKind::Sq8, 3, &[1.0, 2.0]).is_err());
     assert!(Quantizer::train(QuantizerKind::Sq8, 0, &[]).is_err());
 }
+
+fn gaussian(rng: &mut impl Rng) -> f32 {
+    let (u, v): (f32, f32) = (rng.gen_range(f32::EPSILON..1.0), rng.gen());
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
+}
+
+/// `n` rows around `clusters` N(0, I) centres with spread `spread`.
+fn clustered(n: usize, dim: usize, clusters: usize, spread: f32, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| gaussian(&mut rng)).collect();
+    (0..n)
+        .flat_map(|i| {
+            let c = &centres[(i % clusters) * dim..][..dim];
+            c.iter().map(|&x| x + spread * gaussian(&mut rng)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn ranking_recall_tells_clustered_data_from_low_dimensional_data() {
+    let dim = 64;
+    // Tight separated clusters: 1-bit codes cannot order a cluster's members.
+    let data = clustered(10_000, dim, 50, 0.3, 1);
+    let rank = |kind, data: &[f32]| Quantizer::train(kind, dim, data).unwrap().ranking_recall(Metric::L2, data, 50, 10_000);
+    let bit = rank(QuantizerKind::Bit, &data);
+    let sq4 = rank(QuantizerKind::Sq4, &data);
+    assert!(bit < 0.7, "bit {bit}");
+    assert!(sq4 > 0.95, "sq4 {sq4}");
+    // Rows on a random 4-d subspace (low intrinsic dimension, like embeddings): 1-bit codes
+    // keep the order.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let basis: Vec<f32> = (0..4 * dim).map(|_| gaussian(&mut rng)).collect();
+    let sheet: Vec<f32> = (0..10_000)
+        .flat_map(|_| {
+            let z: Vec<f32> = (0..4).map(|_| gaussian(&mut rng)).collect();
+            (0..dim).map(|d| (0..4).map(|k| z[k] * basis[k * dim + d]).sum::<f32>()).collect::<Vec<_>>()
+        })
+        .collect();
+    let bit = rank(QuantizerKind::Bit, &sheet);
+    assert!(bit > 0.9, "bit on a sheet {bit}");
+    // Too small a sample to tell: no verdict against any quantizer.
+    assert_eq!(Quantizer::train(QuantizerKind::Bit, dim, &data[..40 * dim]).unwrap().ranking_recall(Metric::L2, &data[..40 * dim], 10, 100), 1.0);
+}
