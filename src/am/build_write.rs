@@ -32,6 +32,7 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
         true => std::mem::take(&mut rows.sample),
     };
     cfg.settle_quantizer(&sample);
+    let sample_rows = sample.len() / dim;
     let cfg = &*cfg;
     let layout = &cfg.layout;
     let quants = Quantizers::train(cfg, &sample);
@@ -76,6 +77,7 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
     let per_page = layout.tuples_per_page();
     let pos = |i: usize| sequential_tid(1 + nparam, per_page, i);
     meta.node_count = n as u64;
+    meta.trained_rows = (sample_rows).min(u32::MAX as usize) as u32;
     meta.error_bound = error_bound;
     meta.fine_error_bound = fine_error_bound;
     if n > 0 {

@@ -242,7 +242,7 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
         0 => String::new(),
         n => format!(", {n} repair events pending for VACUUM"),
     };
-    rep.rows.push(("info".into(), None, None, codes_summary(&meta)));
+    rep.rows.push(("info".into(), None, None, codes_summary(&meta, nodes.len())));
     rep.rows.push((
         "info".into(),
         None,
@@ -253,15 +253,22 @@ unsafe fn check(index: Relation, heap: Relation, collect_rows: bool) -> (Vec<Row
 }
 
 /// Which codes the index holds (`quantizer = auto` decides at build time, by measurement).
-fn codes_summary(meta: &MetaPage) -> String {
+fn codes_summary(meta: &MetaPage, nodes: usize) -> String {
     let name = |k: u8| QuantizerKind::from_u8(k).map_or("none", kind_name).trim_matches('\'');
     let own = match meta.fine_quantizer {
         0 => String::new(),
         k => format!(", own codes {}", name(k)),
     };
     let vectors = if meta.storage == StorageKind::Full as u8 { "in the index" } else { "in the table" };
+    // Codes are trained once, at CREATE INDEX: an index created on an empty table keeps
+    // untrained codes (default ranges) until it is rebuilt.
+    let trained = match meta.trained_rows {
+        0 if nodes > 0 => "; codes not trained on this table's rows (REINDEX trains them)".to_string(),
+        0 => String::new(),
+        n => format!("; trained on {n} rows"),
+    };
     format!(
-        "codes: navigation {} (inline for {} of {} neighbours){own}; vectors {vectors}",
+        "codes: navigation {} (inline for {} of {} neighbours){own}; vectors {vectors}{trained}",
         name(meta.quantizer),
         meta.inline_cap,
         meta.m

@@ -166,7 +166,9 @@ pub struct MetaPage {
     /// Quantization error bound (distance units) learned at build time: the selective
     /// re-rank skips candidates whose estimate minus this cannot enter the top results.
     pub error_bound: f32,
-    pub _pad3: u32,
+    /// Rows the quantizers were trained on (0: an empty table, or an index written before
+    /// this was recorded, when it was padding).
+    pub trained_rows: u32,
     /// With `fine_quantizer`: the first `nav_param_len` parameter bytes are `quantizer`'s,
     /// the rest the fine quantizer's.
     pub nav_param_len: u32,
