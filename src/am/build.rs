@@ -63,7 +63,7 @@ pub struct BuildConfig {
 /// `quantizer = auto` keeps 1-bit navigation codes only if they rank a sample's nearest
 /// neighbours this well (recall@RANK_K within the top RANK_DEPTH estimates). Measured
 /// (BENCHMARKS.md): 0.98 on MiniLM sentence embeddings, where 1-bit search reaches recall
-/// 0.97; 0.32-0.37 on clustered Gaussian data, where it reaches 0.40 and SQ4 0.95.
+/// 0.97; 0.32-0.37 on clustered Gaussian data, where it reaches 0.40 and SQ8 0.96.
 pub const AUTO_BIT_MIN_RANKING: f64 = 0.9;
 /// Queries and base rows of that measurement (about 0.1-0.4 s at 384 dimensions).
 const AUTO_RANKING_QUERIES: usize = 100;
@@ -132,9 +132,9 @@ fn codes_layout(
 
 impl BuildConfig {
     /// `quantizer = auto`: keeps 1-bit codes if they rank `sample`'s (row-major, in index
-    /// space) nearest neighbours well enough, else switches to SQ4 (see
+    /// space) nearest neighbours well enough, else switches to SQ8 (see
     /// AUTO_BIT_MIN_RANKING). An empty or tiny sample cannot tell, and keeps 1-bit.
-    /// The SQ4 layout is never larger than the 1-bit one would have been.
+    /// The SQ8 layout is never larger than the 1-bit one would have been.
     pub fn settle_quantizer(&mut self, sample: &[f32]) {
         if !self.auto_bit {
             return;
@@ -147,20 +147,24 @@ impl BuildConfig {
             pgrx::debug1!("vsag: quantizer auto keeps 1-bit codes (they rank the sample's neighbours at recall {ranking:.3})");
             return;
         }
-        pgrx::debug1!("vsag: quantizer auto takes sq4 codes (1-bit codes rank the sample's neighbours at recall {ranking:.3} only)");
-        // Every SQ4 code inline if that keeps the 1-bit layout's nodes per page, else none:
+        pgrx::debug1!("vsag: quantizer auto takes sq8 codes (1-bit codes rank the sample's neighbours at recall {ranking:.3} only)");
+        // SQ8, not SQ4: the beam keeps the candidates their estimates rank best, and on such
+        // data SQ4's error already reorders near neighbours (100k 128-d clusters, ef_search
+        // 10/40: recall@10 0.51/0.92 with SQ4 codes, 0.68/0.96 with SQ8, 0.68/0.96 exact).
+        // Every code inline if that keeps the 1-bit layout's nodes per page, else none:
         // partial redundancy costs size without the speed (the neighbours without an inline
-        // code still need their own page read). Measured on 100k 128-d clusters
+        // code still need their own page read). Measured with SQ4 on 100k 128-d clusters
         // (bench/results/synthetic-128d-auto): half the codes inline, 1.41x pgvector's
         // size; none, 0.36x at the same QPS.
+        let kind = QuantizerKind::Sq8;
         let per_page = self.layout.tuples_per_page();
-        let full = codes_layout(&self.opts, self.store_vector, self.dim, QuantizerKind::Sq4, self.opts.redundancy);
+        let full = codes_layout(&self.opts, self.store_vector, self.dim, kind, self.opts.redundancy);
         let (fine, layout) = if full.1.tuples_per_page() >= per_page {
             full
         } else {
-            codes_layout(&self.opts, self.store_vector, self.dim, QuantizerKind::Sq4, 0.0)
+            codes_layout(&self.opts, self.store_vector, self.dim, kind, 0.0)
         };
-        (self.kind, self.fine, self.layout) = (QuantizerKind::Sq4, fine, layout);
+        (self.kind, self.fine, self.layout) = (kind, fine, layout);
     }
 }
 

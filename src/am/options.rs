@@ -37,7 +37,7 @@ pub const QUANTIZER_SQ4: i32 = 2;
 pub const QUANTIZER_BIT: i32 = 3;
 /// `auto`: 1-bit navigation codes with an SQ4 own code per node (`fine_quantizer = auto`)
 /// from 64 dimensions on, if the build finds that they rank the table's nearest neighbours
-/// well, else SQ4 codes (`BuildConfig::settle_quantizer`); below 64 dimensions, one bit per
+/// well, else SQ8 codes (`BuildConfig::settle_quantizer`); below 64 dimensions, one bit per
 /// dimension says too little and SQ8 is small.
 pub const QUANTIZER_AUTO: i32 = 0;
 pub const QUANTIZER_DEFAULT: i32 = QUANTIZER_AUTO;
@@ -132,7 +132,7 @@ impl VsagOptions {
 
 /// The navigation quantizer of an index of `metric` over `dim` dimensions: `auto` (the
 /// default) takes 1-bit codes from BIT_MIN_DIM dimensions on (the build may still switch to
-/// sq4 after measuring them), else sq8. When the metric
+/// sq8 after measuring them), else sq8. When the metric
 /// cannot use that choice (1-bit codes have no L1 estimate), `auto` falls back to sq8 and
 /// an explicit quantizer is an ERROR naming the alternatives.
 pub fn choose_quantizer(opts: &VsagOptions, metric: Metric, dim: usize) -> QuantizerKind {

@@ -1,5 +1,5 @@
 -- quantizer = auto measures, at build time, how well 1-bit codes rank the table's nearest
--- neighbours and takes SQ4 codes when they rank them poorly: tight, well separated Gaussian
+-- neighbours and takes SQ8 codes when they rank them poorly: tight, well separated Gaussian
 -- clusters, where every code of a cluster carries nearly the same signs (1-bit search found
 -- 4 of 10 neighbours there). Data where 1-bit codes rank well keeps them (vsag_build_codes).
 SELECT setseed(0.5);
