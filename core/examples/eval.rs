@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
 //!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
-//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--data /work/shared/data/minilm-100k]
+//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--patience P] [--data /work/shared/data/minilm-100k]
 //!
 //! Each row runs every query twice: re-ranking all `rerank` candidates exactly, then the
 //! selective re-rank (`next_batch_selective`, same candidates, precision filter with the
@@ -71,6 +71,8 @@ fn main() {
         .into_iter()
         .map(|x| x as usize)
         .collect();
+    // Adaptive termination (QLP): stop after this many expansions without a better k-th.
+    let patience = num("--patience", 0.0) as usize;
     let rerank = arg(&args, "--rerank").unwrap_or("ef").to_string();
     let storages: Vec<bool> = arg(&args, "--storage")
         .unwrap_or("full,codes")
@@ -241,6 +243,7 @@ fn main() {
                         pq = pq.with_fine(fq.prepare(metric, q));
                     }
                     let mut st = SearchState::new(pq, g.entry as u64);
+                    st.set_early_stop(k, patience);
                     st.run(&mut store, ef.max(k));
                     let res = if selective {
                         selective_batch(&mut st, &mut store, k, rr as f32 / k as f32, bound, fine_bound)

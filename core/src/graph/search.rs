@@ -104,6 +104,8 @@ pub struct SearchStats {
     pub filtered: u64,
     /// Ids handed out by the batch calls (including dead ones dropped).
     pub returned: u64,
+    /// 1 when adaptive termination ended the first run before the beam was used up.
+    pub stopped_early: u64,
 }
 
 /// One returned row: node id, exact distance, payload from the store (if it read one).
@@ -187,6 +189,10 @@ pub struct SearchState {
     best: Vec<(f32, usize, u32)>,
     /// How many of the next unexpanded beam candidates to prefetch before each expansion.
     prefetch_depth: usize,
+    /// Adaptive termination: `(k, patience)`, see [`set_early_stop`](Self::set_early_stop).
+    early_stop: Option<(usize, usize)>,
+    /// Expansions since the beam's k-th best distance last improved.
+    stall: usize,
     stats: SearchStats,
 }
 
@@ -206,6 +212,8 @@ impl SearchState {
             picked: Vec::new(),
             best: Vec::new(),
             prefetch_depth: 0,
+            early_stop: None,
+            stall: 0,
             stats: SearchStats::default(),
         }
     }
@@ -215,11 +223,20 @@ impl SearchState {
     pub fn set_prefetch_depth(&mut self, depth: usize) {
         self.prefetch_depth = depth;
     }
+    /// Query-level adaptive termination (QLP): the first `run` stops once `patience`
+    /// expansions in a row have not improved the beam's `k`-th best distance. An easy query
+    /// (its neighbourhood found early) stops long before the beam is used up; a hard one keeps
+    /// improving and runs on up to `ef`. A continuation (`run` with a larger `ef`) always
+    /// runs to the end. `patience` 0 turns it off; kept across `reset`.
+    pub fn set_early_stop(&mut self, k: usize, patience: usize) {
+        self.early_stop = (patience > 0).then_some((k.max(1), patience));
+    }
     /// Starts a new search, keeping every buffer (O(1) for the visited set).
     pub fn reset(&mut self, q: PreparedQuery, entry: u64) {
         self.q = q;
         self.entry = entry;
         self.started = false;
+        self.stall = 0;
         self.visited.clear();
         self.nodes.clear();
         self.beam.items.clear();
@@ -294,6 +311,8 @@ impl SearchState {
     /// Expands every candidate of the `ef`-wide beam (the nearest unexpanded first) until
     /// none is left unexpanded. May be called again with a larger `ef`.
     pub fn run(&mut self, store: &mut dyn SearchStore, ef: usize) {
+        // Early stopping serves the first batch; a continuation wants the wider beam.
+        let early = self.early_stop.filter(|_| !self.started);
         self.set_ef(ef.max(1));
         if !self.started {
             self.started = true;
@@ -313,7 +332,18 @@ impl SearchState {
             if self.prefetch_depth > 0 {
                 self.prefetch_ahead(store);
             }
+            let Some((k, patience)) = early else {
+                self.expand(store, idx);
+                continue;
+            };
+            if self.stall >= patience {
+                self.stats.stopped_early = 1;
+                break;
+            }
+            let kth = |b: &Beam| b.items.get(k - 1).map_or(f32::INFINITY, |e| e.0);
+            let before = kth(&self.beam);
             self.expand(store, idx);
+            self.stall = if kth(&self.beam) < before { 0 } else { self.stall + 1 };
         }
     }
 
