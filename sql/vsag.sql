@@ -222,12 +222,12 @@ REVOKE EXECUTE ON FUNCTION vsag_verify(regclass, integer, integer) FROM PUBLIC;
 
 -- query-level auto-tuning (src/am/tune.rs): measures recall@k and latency on sampled
 -- queries, stores the cheapest setting meeting the target as the index's defaults
--- (ALTER INDEX ... SET (ef_search, search_m, prefetch_depth)) and returns what it tried.
+-- (ALTER INDEX ... SET (ef_search, search_m, prefetch_depth, early_stop)) and returns what it tried.
 -- Not STRICT: NULL arguments get an ERROR naming them. Owner or superuser only.
 CREATE FUNCTION vsag_tune(index regclass, target_recall float8 DEFAULT 0.95, k integer DEFAULT 10,
                           sample integer DEFAULT 200, time_budget interval DEFAULT '10 minutes',
                           queries regclass DEFAULT NULL)
-    RETURNS TABLE (ef_search integer, search_m integer, prefetch_depth integer, recall float8,
+    RETURNS TABLE (ef_search integer, search_m integer, prefetch_depth integer, early_stop integer, recall float8,
                    recall_low float8, mean_ms float8, chosen boolean)
     AS 'MODULE_PATHNAME', 'vsag_tune_wrapper' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION vsag_tune(regclass, float8, integer, integer, interval, regclass) FROM PUBLIC;

@@ -72,7 +72,7 @@ fn main() {
         .map(|x| x as usize)
         .collect();
     // Adaptive termination (QLP): stop after this many expansions without a better k-th.
-    let patience = num("--patience", 0.0) as usize;
+    let patiences: Vec<usize> = list("--patience", "0").into_iter().map(|x| x as usize).collect();
     let rerank = arg(&args, "--rerank").unwrap_or("ef").to_string();
     let storages: Vec<bool> = arg(&args, "--storage")
         .unwrap_or("full,codes")
@@ -226,7 +226,7 @@ fn main() {
             "sel_ex",
             "filtered"
         );
-        for &ef in &efs {
+        for (ef, patience) in efs.iter().flat_map(|&e| patiences.iter().map(move |&p| (e, p))) {
             let rr = if rerank == "ef" {
                 ef.max(k)
             } else {
@@ -245,6 +245,8 @@ fn main() {
                     let mut st = SearchState::new(pq, g.entry as u64);
                     st.set_early_stop(k, patience);
                     st.run(&mut store, ef.max(k));
+                    // After an early stop the batch follows the beam that is left (as the scan does).
+                    let rr = if st.stopped_early() { st.ef().max(k) } else { rr };
                     let res = if selective {
                         selective_batch(&mut st, &mut store, k, rr as f32 / k as f32, bound, fine_bound)
                     } else {
@@ -270,7 +272,7 @@ fn main() {
             let (srec, sqps, ss) = row(true);
             println!(
                 "{:>5} {:>9.4} {:>7.0} {:>8.1} {:>10.1} {:>9.1} {:>7.1} | {:>9.4} {:>7.0} {:>7.1} {:>8.1}",
-                ef,
+                format!("{ef}/{patience}"),
                 rec,
                 qps,
                 f(s.expanded),

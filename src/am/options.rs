@@ -27,6 +27,12 @@ pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(EF_SEARCH_DEFAULT
 /// index in shared buffers each hint costs a buffer-table lookup, 10-15% of QPS measured warm).
 pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+/// Query-level adaptive termination (QLP): a search stops once this many expansions in a
+/// row have not improved its 10th best distance (0 = off: every search uses its whole beam).
+pub static EARLY_STOP: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub const MAX_EARLY_STOP: i32 = 10_000;
+/// The distance rank adaptive termination watches: the common `LIMIT 10`.
+pub const EARLY_STOP_RANK: usize = 10;
 pub static RERANK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static RERANK_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(4.0);
 pub static RERANK_ERROR_SCALE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
@@ -99,6 +105,8 @@ pub struct VsagOptions {
     pub search_m: i32,
     /// The index's default for `vsag.prefetch_depth` (-1 = none), set by `vsag_tune`.
     pub prefetch_depth: i32,
+    /// The index's default for `vsag.early_stop` (-1 = none), set by `vsag_tune`.
+    pub early_stop: i32,
 }
 
 impl Default for VsagOptions {
@@ -115,6 +123,7 @@ impl Default for VsagOptions {
             ef_search: 0,
             search_m: 0,
             prefetch_depth: -1,
+            early_stop: -1,
         }
     }
 }
@@ -224,6 +233,15 @@ pub unsafe fn init() {
         64,
         pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
     );
+    pg_sys::add_int_reloption(
+        RELOPT_KIND,
+        c"early_stop".as_ptr(),
+        c"This index's default for vsag.early_stop (-1: none), used while the session leaves vsag.early_stop at its default".as_ptr(),
+        -1,
+        -1,
+        MAX_EARLY_STOP,
+        pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE,
+    );
     pg_sys::add_real_reloption(
         RELOPT_KIND,
         c"alpha".as_ptr(),
@@ -320,6 +338,16 @@ pub unsafe fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"vsag.early_stop",
+        c"Expansions without a better 10th-best distance after which a vsag search stops (0: off)",
+        c"Adaptive termination: easy queries stop before their ef_search beam is used up, hard ones keep going; pair it with a larger ef_search (vsag_tune chooses both). An index's early_stop option replaces the default.",
+        &EARLY_STOP,
+        0,
+        MAX_EARLY_STOP,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"vsag.max_scan_tuples",
         c"Maximum number of tuples one vsag index scan returns",
         c"Scans continue past ef_search (large LIMIT, selective WHERE) up to this many tuples.",
@@ -368,6 +396,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
             pg_sys::relopt_type::RELOPT_TYPE_INT,
             std::mem::offset_of!(VsagOptions, prefetch_depth),
         ),
+        elt(c"early_stop", pg_sys::relopt_type::RELOPT_TYPE_INT, std::mem::offset_of!(VsagOptions, early_stop)),
         elt(
             c"fine_quantizer",
             pg_sys::relopt_type::RELOPT_TYPE_ENUM,

@@ -11,7 +11,7 @@
 
 use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::options::{EARLY_STOP_RANK, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
 use super::scan_settings::{IterativeScan, ScanSettings};
 use super::pages::{self, PAGE_NODE};
 use super::store::PgStore;
@@ -216,6 +216,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         None => s.search.insert(SearchState::new(q, entry.to_u64())),
     };
     search.set_prefetch_depth(s.cfg.prefetch_depth);
+    search.set_early_stop(EARLY_STOP_RANK, s.cfg.early_stop);
     s.mode = Mode::Search;
 }
 
@@ -235,15 +236,20 @@ fn refill(s: &mut ScanState) -> bool {
     }
     let ef = cfg.ef_search;
     let factor = RERANK_FACTOR.get() as f32;
-    let k = ((ef as f32 / factor).ceil() as usize).max(1);
     let (bound, fine_bound) = if RERANK.get() {
         let scale = RERANK_ERROR_SCALE.get() as f32;
         (store.st.error_bound * scale, store.st.fine_error_bound * scale)
     } else {
         (f32::INFINITY, f32::INFINITY)
     };
-    if search.ef() < ef {
+    // After an early stop the beam holds only what the search expanded: batches follow it,
+    // at least EARLY_STOP_RANK rows each, and a continuation widens it step by step.
+    if search.ef() < ef && !search.stopped_early() {
         search.run(store, ef);
+    }
+    let mut k = ((search.ef() as f32 / factor).ceil() as usize).max(1);
+    if search.stopped_early() {
+        k = k.max(EARLY_STOP_RANK.min(ef));
     }
     loop {
         search.next_batch_selective(store, k, factor, bound, fine_bound, hits);

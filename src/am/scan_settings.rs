@@ -3,11 +3,11 @@
 //! (`vsag.iterative_scan`, as pgvector defines its modes) and how much memory it may use.
 //!
 //! Precedence of the query-time knobs an index can store (`ef_search`, `search_m`,
-//! `prefetch_depth` reloptions, written by `vsag_tune`): a GUC set anywhere (postgresql.conf,
+//! `prefetch_depth`, `early_stop` reloptions, written by `vsag_tune`): a GUC set anywhere (postgresql.conf,
 //! ALTER DATABASE/ROLE, SET, a function's SET clause) wins, even when set to its default
 //! value; a GUC at its built-in default yields to the index's own value when it has one.
 
-use super::options::{VsagOptions, EF_SEARCH, MAX_SCAN_TUPLES, PREFETCH_DEPTH};
+use super::options::{VsagOptions, EARLY_STOP, EF_SEARCH, MAX_SCAN_TUPLES, PREFETCH_DEPTH};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use pgrx::pg_sys;
 use std::cell::Cell;
@@ -38,6 +38,7 @@ thread_local! {
     static EF_SEARCH_ENTRY: Cell<*mut pg_sys::config_generic> = const { Cell::new(std::ptr::null_mut()) };
     static SEARCH_M_ENTRY: Cell<*mut pg_sys::config_generic> = const { Cell::new(std::ptr::null_mut()) };
     static PREFETCH_ENTRY: Cell<*mut pg_sys::config_generic> = const { Cell::new(std::ptr::null_mut()) };
+    static EARLY_STOP_ENTRY: Cell<*mut pg_sys::config_generic> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
@@ -109,11 +110,13 @@ pub struct ScanSettings {
     /// Neighbours followed per node (0 = all).
     pub search_m: usize,
     pub prefetch_depth: usize,
+    /// Adaptive termination's patience (0 = off).
+    pub early_stop: usize,
 }
 
 impl ScanSettings {
-    /// The session's settings, except that `vsag.ef_search`, `vsag.search_m` and
-    /// `vsag.prefetch_depth` set nowhere yield to the index's options of the same names.
+    /// The session's settings, except that `vsag.ef_search`, `vsag.search_m`,
+    /// `vsag.prefetch_depth` and `vsag.early_stop` set nowhere yield to the index's options of the same names.
     pub unsafe fn resolve(index: pg_sys::Relation) -> ScanSettings {
         let opts = VsagOptions::of(index);
         let ef_search = match EF_SEARCH.get() {
@@ -130,6 +133,10 @@ impl ScanSettings {
             }
             guc => guc,
         };
+        let early_stop = match EARLY_STOP.get() {
+            _ if opts.early_stop >= 0 && guc_is_default(c"vsag.early_stop", &EARLY_STOP_ENTRY) => opts.early_stop,
+            guc => guc,
+        };
         let mode = ITERATIVE_SCAN.get();
         ScanSettings {
             ef_search: ef_search as usize,
@@ -141,6 +148,7 @@ impl ScanSettings {
             mem_limit: (SCAN_MEM_MULTIPLIER.get() * pg_sys::work_mem as f64 * 1024.0) as usize,
             search_m: search_m as usize,
             prefetch_depth: prefetch_depth as usize,
+            early_stop: early_stop as usize,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! its own row from the results) or the rows of a user's query table — computes their exact
 //! top-k by a sequential scan, measures recall@k and latency of the index at candidate settings
 //! (`tune_trials`), stores the cheapest setting that meets the target as the index's
-//! defaults with `ALTER INDEX ... SET (ef_search, search_m, prefetch_depth)` and returns
+//! defaults with `ALTER INDEX ... SET (ef_search, search_m, prefetch_depth, early_stop)` and returns
 //! every setting tried. Sessions that leave the GUCs at their built-in defaults then use
 //! them; a GUC set anywhere wins (src/am/scan_settings.rs). Queries run through SPI as a
 //! user's would (planner, executor, prepared generic plan), so latency includes the
@@ -46,6 +46,7 @@ fn vsag_tune(
         name!(ef_search, i32),
         name!(search_m, i32),
         name!(prefetch_depth, i32),
+        name!(early_stop, i32),
         name!(recall, f64),
         name!(recall_low, f64),
         name!(mean_ms, f64),
@@ -107,7 +108,7 @@ fn vsag_tune(
         let stmt = client.prepare(search.as_str(), &[text, text]).unwrap_or_else(|e| spi_err(e));
         let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
-        let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0 });
+        let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0, early_stop: 0 });
         tuner.trials.clear();
         let smaller_m: Vec<usize> = [m * 3 / 4, m / 2].into_iter().filter(|&s| s >= 2 && s < m).collect();
         let chosen = tuner.tune((4 * k as usize).min(MAX_EF), k as usize, &smaller_m);
@@ -118,15 +119,16 @@ fn vsag_tune(
     match chosen {
         Some(s) => {
             Spi::run(&format!(
-                "ALTER INDEX {qualified} SET (ef_search = {}, search_m = {}, prefetch_depth = {})",
-                s.ef_search, s.search_m, s.prefetch_depth
+                "ALTER INDEX {qualified} SET (ef_search = {}, search_m = {}, prefetch_depth = {}, early_stop = {})",
+                s.ef_search, s.search_m, s.prefetch_depth, s.early_stop
             ))
             .unwrap_or_else(|e| spi_err(e));
             notice!(
-                "vsag_tune: stored ef_search = {}, search_m = {}, prefetch_depth = {} on {qualified} after {:.1} s",
+                "vsag_tune: stored ef_search = {}, search_m = {}, prefetch_depth = {}, early_stop = {} on {qualified} after {:.1} s",
                 s.ef_search,
                 s.search_m,
                 s.prefetch_depth,
+                s.early_stop,
                 started.elapsed().as_secs_f64()
             );
         }
@@ -147,6 +149,7 @@ fn vsag_tune(
                 t.setting.ef_search as i32,
                 t.setting.search_m as i32,
                 t.setting.prefetch_depth as i32,
+                t.setting.early_stop as i32,
                 t.recall,
                 t.recall_low,
                 t.mean_ms,

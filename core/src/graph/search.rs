@@ -338,6 +338,7 @@ impl SearchState {
             };
             if self.stall >= patience {
                 self.stats.stopped_early = 1;
+                self.keep_expanded();
                 break;
             }
             let kth = |b: &Beam| b.items.get(k - 1).map_or(f32::INFINITY, |e| e.0);
@@ -345,6 +346,29 @@ impl SearchState {
             self.expand(store, idx);
             self.stall = if kth(&self.beam) < before { 0 } else { self.stall + 1 };
         }
+    }
+
+    /// After an early stop: the beam keeps only its expanded candidates (those scored from
+    /// their own tuple), the rest wait in `spill` for a continuation. So the batches that
+    /// follow re-rank among what the search examined, as a fixed `ef` equal to their number
+    /// would, not among a wide beam of barely estimated candidates.
+    fn keep_expanded(&mut self) {
+        let nodes = &self.nodes;
+        let spill = &mut self.spill;
+        self.beam.items.retain(|&(_, i)| {
+            let keep = nodes[i as usize].flags & EXPANDED != 0;
+            if !keep {
+                spill.push(i);
+            }
+            keep
+        });
+        self.beam.cap = self.beam.items.len().max(1);
+        self.beam.cursor = self.beam.items.len();
+    }
+
+    /// Whether adaptive termination ended the first run (see `set_early_stop`).
+    pub fn stopped_early(&self) -> bool {
+        self.stats.stopped_early != 0
     }
 
     fn prefetch_ahead(&mut self, store: &mut dyn SearchStore) {

@@ -144,3 +144,54 @@ fn prefetch_hints_name_later_expansions_once_and_change_nothing() {
         assert_eq!(results[0], results[1], "prefetch must not change the search");
     }
 }
+
+/// Adaptive termination (QLP): under a wide beam, stopping after `patience` expansions
+/// without a better k-th distance keeps recall near the full beam's at a fraction of the
+/// expansions; a continuation after the stop still reaches every node.
+#[test]
+fn early_stop_saves_expansions_and_still_continues() {
+    let (n, dim, nq, k, ef) = (6000, 32, 100, 10, 200);
+    let data = clustered(n + nq, dim, 30, 5);
+    let (base, queries) = data.split_at(n * dim);
+    let metric = Metric::L2;
+    let g = build(base, dim, &BuildParams { metric, m: 16, ..Default::default() }, &mut quiet());
+    let quant = Quantizer::train(QuantizerKind::Sq8, dim, base).unwrap();
+    let mut store = MemStore::new(&g, base, dim, &quant, 16);
+    let run = |patience: usize, store: &mut MemStore| {
+        let (mut hits, mut expanded, mut stopped) = (0, 0, 0);
+        for q in queries.chunks_exact(dim) {
+            let truth: HashSet<u32> = brute_force(base, dim, q, metric, k).into_iter().collect();
+            let mut st = SearchState::new(quant.prepare(metric, q), g.entry as u64);
+            st.set_early_stop(k, patience);
+            st.run(store, ef);
+            expanded += st.stats().expanded;
+            stopped += st.stopped_early() as usize;
+            let r = st.next_batch(store, k);
+            hits += r.iter().filter(|h| truth.contains(&(h.0 as u32))).count();
+        }
+        (hits as f64 / (nq * k) as f64, expanded as f64 / nq as f64, stopped)
+    };
+    let (r_full, e_full, s_full) = run(0, &mut store);
+    let (r_qlp, e_qlp, s_qlp) = run(24, &mut store);
+    println!("full beam: recall {r_full:.4}, {e_full:.1} expanded; patience 24: {r_qlp:.4}, {e_qlp:.1} ({s_qlp} stopped)");
+    assert_eq!(s_full, 0);
+    assert!(s_qlp > nq / 2, "{s_qlp} of {nq} stopped early");
+    assert!(e_qlp < 0.6 * e_full, "expanded {e_full} -> {e_qlp}");
+    assert!(r_qlp >= r_full - 0.03, "recall {r_full} -> {r_qlp}");
+    // Stopped early, then asked for everything: every node comes back exactly once.
+    let mut st = SearchState::new(quant.prepare(metric, &queries[..dim]), g.entry as u64);
+    st.set_early_stop(k, 2);
+    st.run(&mut store, ef);
+    assert!(st.stopped_early());
+    let mut seen = HashSet::new();
+    loop {
+        let b = st.next_batch(&mut store, 64);
+        if b.is_empty() {
+            break;
+        }
+        for h in b {
+            assert!(seen.insert(h.0), "node {} returned twice", h.0);
+        }
+    }
+    assert_eq!(seen.len(), n);
+}

@@ -1,7 +1,8 @@
 -- vsag_tune(index, target_recall, k, sample, time_budget, queries): query-level auto-tuning.
 -- Its recall and timings vary with the machine, so only their properties are printed; the
 -- progress NOTICEs (timings) are hidden. Also: precedence of the stored index options
--- (ef_search, search_m, prefetch_depth) over the GUCs, and every bad input.
+-- (ef_search, search_m, prefetch_depth, early_stop) over the GUCs, adaptive termination, and every
+-- bad input.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS vsag;
 
@@ -17,17 +18,19 @@ CREATE TEMP TABLE tried AS SELECT * FROM vsag_tune('tu_idx', 0.9, 10, 100);
 SELECT count(*) > 1 AS several_tried, count(*) FILTER (WHERE chosen) AS chosen,
        bool_and(recall BETWEEN 0 AND 1 AND recall_low <= recall AND mean_ms > 0) AS sane,
        bool_and(ef_search >= 10) AS ef_at_least_k,
-       bool_and(search_m IN (0, 9, 6)) AS search_m_tried
+       bool_and(search_m IN (0, 9, 6)) AS search_m_tried,
+       count(*) FILTER (WHERE early_stop > 0) > 0 AS early_stop_tried
 FROM tried;
 SELECT recall_low >= 0.9 AS meets_target FROM tried WHERE chosen;
 -- the chosen setting is stored as the index's options
 SELECT c.reloptions = ARRAY['m=12', 'ef_search=' || t.ef_search, 'search_m=' || t.search_m,
-                            'prefetch_depth=' || t.prefetch_depth] AS stored
+                            'prefetch_depth=' || t.prefetch_depth, 'early_stop=' || t.early_stop] AS stored
 FROM tried t, pg_class c WHERE t.chosen AND c.relname = 'tu_idx';
 -- the session's settings are restored afterwards
 SHOW vsag.ef_search;
 SHOW vsag.search_m;
 SHOW vsag.prefetch_depth;
+SHOW vsag.early_stop;
 SHOW enable_seqscan;
 -- plain queries at default GUCs use the stored ef_search (iterative_scan = off returns at
 -- most ef_search rows)
@@ -64,10 +67,28 @@ CREATE TEMP TABLE st0 AS SELECT * FROM vsag_last_scan_stats();
 SELECT st2.inline_estimates <= 2 * st2.expanded AS two_per_node,
        st0.inline_estimates > 2 * st0.expanded AS all_when_set_to_zero FROM st2, st0;
 RESET vsag.search_m;
+-- early_stop (adaptive termination): a search stops once that many expansions in a row have
+-- not improved its 10th best distance, and still continues when more rows are wanted
+ALTER INDEX tu_idx SET (ef_search = 200, search_m = 0, early_stop = 4);
+SELECT count(*) FROM (SELECT id FROM tu ORDER BY v <-> (SELECT v FROM tu WHERE id = 1) LIMIT 10) s;
+CREATE TEMP TABLE es4 AS SELECT * FROM vsag_last_scan_stats();
+SET vsag.early_stop = 0;
+SELECT count(*) FROM (SELECT id FROM tu ORDER BY v <-> (SELECT v FROM tu WHERE id = 1) LIMIT 10) s;
+CREATE TEMP TABLE es0 AS SELECT * FROM vsag_last_scan_stats();
+SELECT es4.expanded < es0.expanded AS stops_early, es4.exact_distances < es0.exact_distances AS fewer_exact FROM es4, es0;
+RESET vsag.early_stop;
+SELECT count(*) AS continues FROM (SELECT id FROM tu ORDER BY v <-> (SELECT v FROM tu WHERE id = 1) LIMIT 1000) s;
+-- the same rows as an exact scan for the nearest 5 of one query
+SELECT array_agg(id ORDER BY d, id) = (SELECT array_agg(id ORDER BY d, id) FROM
+         (SELECT id, v <-> (SELECT v FROM tu WHERE id = 2) AS d FROM tu ORDER BY d, id LIMIT 5) e) AS top5_exact
+FROM (SELECT id, v <-> (SELECT v FROM tu WHERE id = 2) AS d FROM tu ORDER BY v <-> (SELECT v FROM tu WHERE id = 2) LIMIT 5) s;
+SET vsag.early_stop = -1;
+SET vsag.early_stop = 10001;
+ALTER INDEX tu_idx SET (early_stop = -2);
 SET vsag.search_m = 101;
 ALTER INDEX tu_idx SET (search_m = -1);
 ALTER INDEX tu_idx SET (prefetch_depth = 65);
-ALTER INDEX tu_idx RESET (ef_search, search_m, prefetch_depth);
+ALTER INDEX tu_idx RESET (ef_search, search_m, prefetch_depth, early_stop);
 RESET enable_seqscan;
 
 -- a user's query table (vectors that are not rows of the table)
