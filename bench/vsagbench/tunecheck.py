@@ -78,10 +78,10 @@ def compare(conn, pgbench, env, db, metric, gt, efs, target=0.95, sample=200, se
     # 2. vsag_tune on the table's own rows (the held-out queries are never shown to it)
     conn.add_notice_handler(lambda n: log(f"    {n.message_primary}"))
     t0 = time.perf_counter()
-    tried = conn.execute("SELECT ef_search, search_m, prefetch_depth, recall, recall_low, mean_ms, chosen "
+    tried = conn.execute("SELECT ef_search, search_m, prefetch_depth, early_stop, recall, recall_low, mean_ms, chosen "
                          "FROM vsag_tune('docs_ann', %s, %s, %s)", (target, K, sample)).fetchall()
     tune_s = time.perf_counter() - t0
-    chosen = [t for t in tried if t[6]]
+    chosen = [t for t in tried if t[7]]
     stored = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'docs_ann'").fetchone()[0]
     log(f"  vsag_tune: {len(tried)} settings tried in {tune_s:.1f} s; stored {stored}")
     # 3. plain queries at default settings vs the best hand-set ef_search, interleaved rounds
@@ -98,8 +98,8 @@ def compare(conn, pgbench, env, db, metric, gt, efs, target=0.95, sample=200, se
                           "qps": median(hand_q)},
         "tuned": {"stored": stored, "recall@10": tuned_recall, "qps_rounds": tuned_q, "qps": median(tuned_q),
                   "tune_s": tune_s,
-                  "chosen": dict(zip(("ef_search", "search_m", "prefetch_depth", "recall", "recall_low", "mean_ms"),
-                                     chosen[0][:6])) if chosen else None,
+                  "chosen": dict(zip(("ef_search", "search_m", "prefetch_depth", "early_stop", "recall", "recall_low",
+                                      "mean_ms"), chosen[0][:7])) if chosen else None,
                   "tried": len(tried)},
     }
     res["qps_ratio"] = res["tuned"]["qps"] / res["best_hand_set"]["qps"]
