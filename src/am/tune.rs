@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const MAX_K: i32 = 1000;
 const MAX_SAMPLE: i32 = 100_000;
+/// Extra recall a sample of the table's own rows must show (see its use).
+const SELF_QUERY_MARGIN: f64 = 0.01;
 /// A TID no row has: the exclusion of a query from a user's table.
 const NO_ROW: &str = "(0,0)";
 
@@ -106,11 +108,23 @@ fn vsag_tune(
         }
         let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
         let stmt = client.prepare(search.as_str(), &[text, text]).unwrap_or_else(|e| spi_err(e));
-        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
+        // A row's own vector is an easier query than an unseen one: its node sits in the
+        // graph, linked to exactly its nearest neighbours. Held-out recall was below the
+        // sample's lower bound by up to 0.008 on minilm-100k (search_m 19, ef_search 23:
+        // sample 0.9625, bound 0.9518, held-out 0.9439), so such samples must clear more.
+        let margin = if matches!(source, QuerySource::Own) { SELF_QUERY_MARGIN } else { 0.0 };
+        let target = (target_recall + margin).min(1.0);
+        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
         let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0, early_stop: 0 });
         tuner.trials.clear();
-        let smaller_m: Vec<usize> = [m * 3 / 4, m / 2].into_iter().filter(|&s| s >= 2 && s < m).collect();
+        // A smaller degree only with real queries: a row's own node lists exactly its nearest
+        // neighbours first, so self-queries overrate a reduced degree badly (minilm-100k,
+        // search_m 13 of 26 at ef_search 25: sample 0.971, held-out 0.9325).
+        let smaller_m: Vec<usize> = match source {
+            QuerySource::Own => Vec::new(),
+            _ => [m * 3 / 4, m / 2].into_iter().filter(|&s| s >= 2 && s < m).collect(),
+        };
         let chosen = tuner.tune((4 * k as usize).min(MAX_EF), k as usize, &smaller_m);
         (tuner.trials, chosen)
     });
