@@ -92,6 +92,8 @@ pub fn self_query_check(index_oid: pg_sys::Oid, rows: &[IndexedRow], sample: usi
     let nest = unsafe { pg_sys::NewGUCNestLevel() };
     unsafe {
         set_guc(c"vsag.ef_search", &ef_search.to_string());
+        // "Found at ef_search N" means the whole beam: no adaptive termination.
+        set_guc(c"vsag.early_stop", "0");
         // Leave the planner no cheaper plan than this index for ORDER BY ... LIMIT.
         set_guc(c"enable_seqscan", "off");
         set_guc(c"enable_bitmapscan", "off");
