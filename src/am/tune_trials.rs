@@ -11,7 +11,9 @@
 //! the median of per-round ratios, so that a noisy moment on a shared machine does not decide.
 //! Adaptive termination (QLP) competes last: a wider beam with the smallest passing patience.
 
+use super::store::HIDDEN_ROW;
 use super::verify_selfquery::set_guc;
+use vsag_core::page::ItemPointer;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{PreparedStatement, SpiClient};
@@ -114,6 +116,8 @@ impl Tuner<'_, '_> {
         for q in self.queries {
             let args = [DatumWithOid::from(q.tid.clone()), DatumWithOid::from(q.exclude.clone())];
             let tol = 1e-9 * (1.0 + q.kth.abs());
+            // Own-row samples: the query's node is not expanded (see HIDDEN_ROW).
+            let _hidden = HiddenRow::set(q.exclude.parse::<TidText>().ok().map(|t| t.0));
             let t0 = Instant::now();
             let rows = self.client.select(self.stmt, None, &args).unwrap_or_else(|e| spi_err(e));
             let mut hits = 0usize;
@@ -322,5 +326,36 @@ impl Tuner<'_, '_> {
         }
         let depths: Vec<Setting> = PREFETCH_DEPTHS.iter().map(|&d| Setting { prefetch_depth: d, ..chosen }).collect();
         Some(self.cheapest(&depths, MIN_GAIN_PREFETCH))
+    }
+}
+
+/// A TID in its text form `(block,offset)`; `(0,0)` (no row: a user's query table) is none.
+struct TidText(ItemPointer);
+
+impl std::str::FromStr for TidText {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (b, o) = s.trim().strip_prefix('(').and_then(|s| s.strip_suffix(')')).and_then(|s| s.split_once(',')).ok_or(())?;
+        let (block, offset) = (b.trim().parse::<u32>().map_err(|_| ())?, o.trim().parse::<u16>().map_err(|_| ())?);
+        if offset == 0 {
+            return Err(());
+        }
+        Ok(TidText(ItemPointer::new(block, offset)))
+    }
+}
+
+/// Sets HIDDEN_ROW until dropped, also when an ERROR unwinds through the query.
+struct HiddenRow;
+
+impl HiddenRow {
+    fn set(row: Option<ItemPointer>) -> HiddenRow {
+        HIDDEN_ROW.with(|h| h.set(row));
+        HiddenRow
+    }
+}
+
+impl Drop for HiddenRow {
+    fn drop(&mut self) {
+        HIDDEN_ROW.with(|h| h.set(None));
     }
 }
