@@ -166,7 +166,7 @@ impl Tuner<'_, '_> {
         let at = |ef: usize| Setting { ef_search: ef, search_m, prefetch_depth: 0, early_stop: 0 };
         let first = self.measure(at(start.max(floor)))?;
         // lo fails (floor - 1 = nothing at or above the floor is known to fail), hi passes.
-        let (mut lo, mut hi) = if self.passes(&first) {
+        let (lo, hi) = if self.passes(&first) {
             let mut hi = first;
             let mut lo = floor - 1;
             while hi.setting.ef_search > floor {
@@ -197,15 +197,28 @@ impl Tuner<'_, '_> {
                 lo = t.setting.ef_search;
             }
         };
-        while hi.setting.ef_search - lo > (hi.setting.ef_search / 16).max(1) {
-            let t = self.measure(at((lo + hi.setting.ef_search) / 2))?;
+        self.bisect(lo, hi, 16, at, |s| s.ef_search).map(Some)
+    }
+
+    /// Narrows `(lo fails, hi passes)` on the knob `key` of the settings `at` makes, until
+    /// the gap is within `1/fraction` of hi; the smallest passing trial.
+    fn bisect(
+        &mut self,
+        mut lo: usize,
+        mut hi: Trial,
+        fraction: usize,
+        at: impl Fn(usize) -> Setting,
+        key: impl Fn(&Setting) -> usize,
+    ) -> Result<Trial, OutOfTime> {
+        while key(&hi.setting) - lo > (key(&hi.setting) / fraction).max(1) {
+            let t = self.measure(at((lo + key(&hi.setting)) / 2))?;
             if self.passes(&t) {
                 hi = t;
             } else {
-                lo = t.setting.ef_search;
+                lo = key(&t.setting);
             }
         }
-        Ok(Some(hi))
+        Ok(hi)
     }
 
     /// Adaptive termination for `fixed` (the chosen fixed-beam setting): its ef_search
@@ -217,7 +230,7 @@ impl Tuner<'_, '_> {
         // Recall grows with patience: double from the smallest until one passes, then bisect.
         let mut lo = 0;
         let mut p = EARLY_STOP_MIN;
-        let mut hi = loop {
+        let hi = loop {
             let t = self.measure(at(p))?;
             if self.passes(&t) {
                 break t;
@@ -228,15 +241,7 @@ impl Tuner<'_, '_> {
             lo = p;
             p *= 2;
         };
-        while hi.setting.early_stop - lo > (hi.setting.early_stop / 8).max(1) {
-            let t = self.measure(at((lo + hi.setting.early_stop) / 2))?;
-            if self.passes(&t) {
-                hi = t;
-            } else {
-                lo = t.setting.early_stop;
-            }
-        }
-        Ok(Some(hi))
+        self.bisect(lo, hi, 8, at, |s| s.early_stop).map(Some)
     }
 
     /// Which of `settings` is cheapest: all are re-timed interleaved, `RETIME_ROUNDS` times,
