@@ -5,6 +5,7 @@
 //! new entry). The entry point and counters are read from the metapage when needed.
 
 use super::pages::{self, META_BLOCK};
+use super::recent::RecentBuffers;
 use pgrx::pg_sys::{self, Relation};
 use pgrx::PgSqlErrorCode;
 use std::cell::RefCell;
@@ -29,6 +30,8 @@ pub struct IndexState {
     pub error_bound: f32,
     /// The same for estimates from `fine` own codes.
     pub fine_error_bound: f32,
+    /// Which shared buffer last held each block (this backend's read hints).
+    pub recent: RefCell<RecentBuffers>,
 }
 
 impl IndexState {
@@ -166,6 +169,7 @@ pub unsafe fn state(index: Relation) -> Rc<IndexState> {
         ef_construction: meta.ef_construction as usize,
         error_bound: bound(meta.error_bound),
         fine_error_bound: if meta.fine_quantizer != 0 { bound(meta.fine_error_bound) } else { f32::INFINITY },
+        recent: RefCell::default(),
     });
     CACHE.with(|c| c.borrow_mut().insert(key, s.clone()));
     s

@@ -16,6 +16,7 @@ pub mod insert;
 pub mod links;
 pub mod options;
 pub mod pages;
+pub mod recent;
 pub mod repair;
 pub mod scan;
 pub mod scan_settings;

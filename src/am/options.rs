@@ -25,7 +25,11 @@ pub const EF_SEARCH_DEFAULT: i32 = 40;
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(EF_SEARCH_DEFAULT);
 /// Beam candidates whose pages are prefetched ahead of their expansion (0 = off: with the
 /// index in shared buffers each hint costs a buffer-table lookup, 10-15% of QPS measured warm).
-pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(0);
+/// One candidate ahead: its tuple's first lines reach the CPU cache while the current node's
+/// neighbours are scored (minilm-100k, ef_search 24, warm: +16% QPS over no prefetch with the
+/// buffer hints of `recent`, +4% over depth 0; 2 and 4 were no faster warm).
+pub const DEFAULT_PREFETCH_DEPTH: i32 = 1;
+pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_PREFETCH_DEPTH);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 /// Query-level adaptive termination (QLP): a search stops once this many expansions in a
 /// row have not improved its 10th best distance (0 = off: every search uses its whole beam).
@@ -329,8 +333,8 @@ pub unsafe fn init() {
     );
     GucRegistry::define_int_guc(
         c"vsag.prefetch_depth",
-        c"Beam candidates whose index pages are prefetched ahead of their expansion",
-        c"Before expanding a node the scan asks for the pages of the next this many candidates (PrefetchBuffer), so reads from disk overlap; 0 turns it off.",
+        c"Beam candidates whose index tuples are prefetched ahead of their expansion",
+        c"Before expanding a node the scan prefetches the next this many candidates: into the CPU cache if their page is in shared buffers, from disk (PrefetchBuffer) if not; 0 turns it off.",
         &PREFETCH_DEPTH,
         0,
         64,

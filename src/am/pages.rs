@@ -76,11 +76,15 @@ pub unsafe fn item<'a>(page: Page, off: u16) -> Option<&'a mut [u8]> {
 /// (A pointer past the end of the relation raises Postgres' own "could not read block"
 /// ERROR; checking the size first would cost a system call on every read.)
 pub unsafe fn with_item<R>(index: Relation, ptr: ItemPointer, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    let buf = read_buffer(index, ptr.block);
+    with_pinned_item(read_buffer(index, ptr.block), ptr.offset, f)
+}
+
+/// `with_item` on an already pinned buffer (e.g. from `recent::read`); releases the pin.
+pub unsafe fn with_pinned_item<R>(buf: Buffer, offset: u16, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
     let page = pg_sys::BufferGetPage(buf);
     let r = match page_type(page) {
-        PAGE_NODE | PAGE_META | PAGE_PARAM => item(page, ptr.offset).map(|b| f(b)),
+        PAGE_NODE | PAGE_META | PAGE_PARAM => item(page, offset).map(|b| f(b)),
         _ => None,
     };
     pg_sys::UnlockReleaseBuffer(buf);

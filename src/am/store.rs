@@ -7,7 +7,8 @@
 use super::heap::HeapFetch;
 use super::index::IndexState;
 use super::pages;
-use pgrx::pg_sys::{self, Relation};
+use super::recent;
+use pgrx::pg_sys::Relation;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use vsag_core::graph::{Own, Score, SearchStore};
@@ -57,8 +58,10 @@ impl PgStore {
     pub fn with_node<R>(&mut self, id: u64, f: impl FnOnce(NodeRef<'_>) -> R) -> Option<R> {
         self.page_reads += 1;
         let layout = &self.st.layout;
+        let ptr = ItemPointer::from_u64(id);
         unsafe {
-            pages::with_item(self.index, ItemPointer::from_u64(id), |b| {
+            let buf = recent::read(self.index, ptr.block, &self.st.recent);
+            pages::with_pinned_item(buf, ptr.offset, |b| {
                 (b.len() >= layout.tuple_size).then(|| f(NodeRef::new(layout, b)))
             })
             .flatten()
@@ -163,12 +166,10 @@ impl SearchStore for PgStore {
     }
 
     fn estimate_batch(&mut self, ids: &[u64], q: &PreparedQuery, out: &mut [Option<(Score, Option<u64>)>]) {
-        // Ask the OS for every page first, so cold reads overlap instead of queueing.
+        // Ask for every tuple first, so cold reads and cache misses overlap instead of queueing.
         if ids.len() > 1 {
             for &id in ids {
-                unsafe {
-                    pg_sys::PrefetchBuffer(self.index, pg_sys::ForkNumber::MAIN_FORKNUM, ItemPointer::from_u64(id).block);
-                }
+                self.prefetch(id);
             }
         }
         for (o, &id) in out.iter_mut().zip(ids) {
@@ -177,10 +178,9 @@ impl SearchStore for PgStore {
     }
 
     fn prefetch(&mut self, id: u64) {
-        // Starts an OS read for a page not in shared buffers; a cheap lookup otherwise.
-        unsafe {
-            pg_sys::PrefetchBuffer(self.index, pg_sys::ForkNumber::MAIN_FORKNUM, ItemPointer::from_u64(id).block);
-        }
+        // An OS read for a page not in shared buffers; the tuple into the CPU cache otherwise.
+        let ptr = ItemPointer::from_u64(id);
+        unsafe { recent::prefetch(self.index, ptr.block, ptr.offset, self.st.layout.tuple_size, &self.st.recent) }
     }
 
     fn exact(&mut self, id: u64, payload: Option<u64>, q: &PreparedQuery) -> Option<f32> {

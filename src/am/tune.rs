@@ -10,6 +10,7 @@
 //! executor's share. Progress is reported as NOTICEs; the function is cancellable.
 
 use super::index;
+use super::options::DEFAULT_PREFETCH_DEPTH;
 use super::tune_trials::{Query, Setting, Tuner, MAX_EF};
 use super::verify::require_owner;
 use super::verify_selfquery::{plan_without_index, set_guc, target, Target};
@@ -116,7 +117,7 @@ fn vsag_tune(
         let target = (target_recall + margin).min(1.0);
         let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
-        let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: 0, early_stop: 0 });
+        let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: DEFAULT_PREFETCH_DEPTH as usize, early_stop: 0 });
         tuner.trials.clear();
         // A smaller degree only with real queries: a row's own node lists exactly its nearest
         // neighbours first, so self-queries overrate a reduced degree badly (minilm-100k,

@@ -11,6 +11,7 @@
 //! the median of per-round ratios, so that a noisy moment on a shared machine does not decide.
 //! Adaptive termination (QLP) competes last: a wider beam with the smallest passing patience.
 
+use super::options::DEFAULT_PREFETCH_DEPTH;
 use super::store::HIDDEN_ROW;
 use super::verify_selfquery::set_guc;
 use vsag_core::page::ItemPointer;
@@ -26,15 +27,12 @@ const Z: f64 = 1.645;
 /// A smaller `search_m` must be this much faster than all neighbours to be chosen: timing
 /// noise must not pick it.
 const MIN_GAIN: f64 = 0.05;
-/// The same for a prefetch depth: with the index in shared buffers each hint costs a
-/// buffer-table lookup (10-15% of QPS measured warm), so only a clear win (cold index) counts.
-const MIN_GAIN_PREFETCH: f64 = 0.10;
 /// A failing trial this many times slower than the best passing one ends that search_m.
 const GIVE_UP: f64 = 1.5;
 /// Interleaved timing rounds when comparing finalists.
 const RETIME_ROUNDS: usize = 5;
-/// Prefetch depths timed for the chosen setting (0 = off, the GUC's default).
-const PREFETCH_DEPTHS: [usize; 3] = [0, 2, 4];
+/// Prefetch depths timed for the chosen setting (the GUC's default first, 0 = off).
+const PREFETCH_DEPTHS: [usize; 4] = [DEFAULT_PREFETCH_DEPTH as usize, 0, 2, 4];
 
 /// Adaptive termination (QLP) is tried with the chosen ef_search times this as the beam's
 /// ceiling (minilm-100k, core eval: patience 24-48 under a 2.5-5x wider beam matches a fixed
@@ -163,7 +161,7 @@ impl Tuner<'_, '_> {
     /// starting the bracket at `start`; None when even `MAX_EF` does not, or when a failing
     /// trial is already slower than `give_up_ms` (it could not win).
     fn min_ef(&mut self, search_m: usize, start: usize, floor: usize, give_up_ms: f64) -> Result<Option<Trial>, OutOfTime> {
-        let at = |ef: usize| Setting { ef_search: ef, search_m, prefetch_depth: 0, early_stop: 0 };
+        let at = |ef: usize| Setting { ef_search: ef, search_m, prefetch_depth: DEFAULT_PREFETCH_DEPTH as usize, early_stop: 0 };
         let first = self.measure(at(start.max(floor)))?;
         // lo fails (floor - 1 = nothing at or above the floor is known to fail), hi passes.
         let (lo, hi) = if self.passes(&first) {
@@ -330,7 +328,7 @@ impl Tuner<'_, '_> {
             Err(OutOfTime) => notice!("vsag_tune: time budget used up; adaptive termination not tried"),
         }
         let depths: Vec<Setting> = PREFETCH_DEPTHS.iter().map(|&d| Setting { prefetch_depth: d, ..chosen }).collect();
-        Some(self.cheapest(&depths, MIN_GAIN_PREFETCH))
+        Some(self.cheapest(&depths, MIN_GAIN))
     }
 }
 

@@ -3,8 +3,8 @@
 //! for a bitmap over the whole index (ids are opaque u64 TIDs in Postgres).
 
 pub struct VisitedSet {
-    keys: Vec<u64>,
-    stamps: Vec<u32>,
+    /// (key, stamp) side by side: a probe touches one cache line, not two.
+    slots: Vec<(u64, u32)>,
     stamp: u32,
     len: usize,
     shift: u32,
@@ -20,8 +20,7 @@ impl VisitedSet {
     pub fn with_capacity(n: usize) -> Self {
         let slots = (n.max(16) * 2).next_power_of_two();
         VisitedSet {
-            keys: vec![0; slots],
-            stamps: vec![0; slots],
+            slots: vec![(0, 0); slots],
             stamp: 1,
             len: 0,
             shift: 64 - slots.trailing_zeros(),
@@ -30,7 +29,7 @@ impl VisitedSet {
 
     /// Slots allocated.
     pub fn capacity(&self) -> usize {
-        self.keys.len()
+        self.slots.len()
     }
     pub fn len(&self) -> usize {
         self.len
@@ -44,7 +43,7 @@ impl VisitedSet {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             // Wrapped: old stamps could alias the new one.
-            self.stamps.fill(0);
+            self.slots.fill((0, 0));
             self.stamp = 1;
         }
     }
@@ -57,19 +56,19 @@ impl VisitedSet {
     /// Inserts `k`; true if it was not present.
     #[inline]
     pub fn insert(&mut self, k: u64) -> bool {
-        if (self.len + 1) * 2 > self.keys.len() {
+        if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let mask = self.keys.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = self.slot(k);
         loop {
-            if self.stamps[i] != self.stamp {
-                self.stamps[i] = self.stamp;
-                self.keys[i] = k;
+            let s = &mut self.slots[i];
+            if s.1 != self.stamp {
+                *s = (k, self.stamp);
                 self.len += 1;
                 return true;
             }
-            if self.keys[i] == k {
+            if s.0 == k {
                 return false;
             }
             i = (i + 1) & mask;
@@ -77,10 +76,10 @@ impl VisitedSet {
     }
 
     pub fn contains(&self, k: u64) -> bool {
-        let mask = self.keys.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = self.slot(k);
-        while self.stamps[i] == self.stamp {
-            if self.keys[i] == k {
+        while self.slots[i].1 == self.stamp {
+            if self.slots[i].0 == k {
                 return true;
             }
             i = (i + 1) & mask;
@@ -89,11 +88,8 @@ impl VisitedSet {
     }
 
     fn grow(&mut self) {
-        let live: Vec<u64> = (0..self.keys.len())
-            .filter(|&i| self.stamps[i] == self.stamp)
-            .map(|i| self.keys[i])
-            .collect();
-        *self = Self::with_capacity(self.keys.len());
+        let live: Vec<u64> = self.slots.iter().filter(|s| s.1 == self.stamp).map(|s| s.0).collect();
+        *self = Self::with_capacity(self.slots.len());
         for k in live {
             self.insert(k);
         }
