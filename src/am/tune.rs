@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 const MAX_K: i32 = 1000;
 const MAX_SAMPLE: i32 = 100_000;
-/// Extra recall a sample of the table's own rows must show (see its use).
-const SELF_QUERY_MARGIN: f64 = 0.01;
 /// A TID no row has: the exclusion of a query from a user's table.
 const NO_ROW: &str = "(0,0)";
 
@@ -109,12 +107,11 @@ fn vsag_tune(
         }
         let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
         let stmt = client.prepare(search.as_str(), &[text, text]).unwrap_or_else(|e| spi_err(e));
-        // A row's own vector is an easier query than an unseen one: its node sits in the
-        // graph, linked to exactly its nearest neighbours. Held-out recall was below the
-        // sample's lower bound by up to 0.008 on minilm-100k (search_m 19, ef_search 23:
-        // sample 0.9625, bound 0.9518, held-out 0.9439), so such samples must clear more.
-        let margin = if matches!(source, QuerySource::Own) { SELF_QUERY_MARGIN } else { 0.0 };
-        let target = (target_recall + margin).min(1.0);
+        // A row's own vector would be an easier query than an unseen one (its node is linked to
+        // exactly its nearest neighbours); tuning scans do not expand that node (HIDDEN_ROW),
+        // so the sample needs no margin: minilm-100k, ef_search 35, sample 0.974, held-out
+        // 0.9764 (with a 0.01 margin on top, the tuned setting was 0.84x the cheapest hand-set).
+        let target = target_recall;
         let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
         let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: DEFAULT_PREFETCH_DEPTH as usize, early_stop: 0 });
