@@ -73,9 +73,9 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
     progress(PROGRESS_CREATE_IDX_TUPLES_DONE, 0);
     let (mut meta, params) = quants.meta(cfg);
-    let nparam = meta.param_npages;
+    let first_node = meta.first_node_block();
     let per_page = layout.tuples_per_page();
-    let pos = |i: usize| sequential_tid(1 + nparam, per_page, i);
+    let pos = |i: usize| sequential_tid(first_node, per_page, i);
     meta.node_count = n as u64;
     meta.trained_rows = (sample_rows).min(u32::MAX as usize) as u32;
     meta.error_bound = error_bound;
@@ -211,17 +211,21 @@ impl Quantizers {
         meta.fine_error_bound = f32::INFINITY;
         meta.ef_construction = cfg.params.ef_construction as u16;
         meta.alpha = cfg.params.alpha;
-        meta.param_first_block = 1;
-        meta.param_npages = param_chunks(&params).count() as u32;
-        meta.param_len = params.len() as u32;
+        meta.place_params(params.len());
         (meta, params)
     }
 }
 
-/// Block 0: the metapage; blocks 1..: the quantizer parameters, one item per page.
+/// Block 0: the metapage, with the quantizer parameters as its second item if they fit
+/// there, else on blocks 1.., one item per page.
 pub unsafe fn write_header_pages(w: &mut BulkWriter, meta: &MetaPage, params: &[u8]) {
     w.new_page(PAGE_META);
     w.add(PAGE_META, meta.as_bytes());
+    if meta.param_first_block == 0 {
+        let at = w.add(PAGE_META, params);
+        debug_assert_eq!(at, meta.param_item(0));
+        return;
+    }
     for chunk in param_chunks(params) {
         w.new_page(PAGE_PARAM);
         w.add(PAGE_PARAM, chunk);

@@ -129,7 +129,7 @@ pub unsafe fn state(index: Relation) -> Rc<IndexState> {
     let meta = read_meta(index);
     let mut params = Vec::with_capacity(meta.param_len as usize);
     for i in 0..meta.param_npages {
-        let ptr = ItemPointer::new(meta.param_first_block + i, 1);
+        let ptr = meta.param_item(i);
         match pages::with_item(index, ptr, |b| params.extend_from_slice(b)) {
             Some(()) => {}
             None => error(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, "vsag: missing quantizer parameter page"),

@@ -5,7 +5,9 @@
 //! Block 0 is the metapage. The quantizer parameters follow in `param_npages` consecutive
 //! blocks starting at `param_first_block`, one item of at most `MAX_TUPLE` bytes per page
 //! (see [`param_chunks`]); concatenating the items in block order gives the bytes for
-//! `Quantizer::from_bytes`. Node tuples live on the remaining pages.
+//! `Quantizer::from_bytes`. Parameters of at most `META_PARAM_ROOM` bytes are instead the
+//! metapage's second item (`param_first_block` 0, see [`MetaPage::param_item`]), which saves
+//! the index a page. Node tuples live on the remaining pages.
 //!
 //! Multi-byte fields are native-endian (Postgres pages are never portable across
 //! architectures); the quantizer's own parameter bytes are little-endian.
@@ -269,6 +271,39 @@ impl MetaPage {
         let p = p.unwrap_or(ItemPointer::INVALID);
         self.entry_block = p.block;
         self.entry_offset = p.offset;
+    }
+}
+
+/// Parameters up to this size share block 0 with the metapage item (both MAXALIGNed, two
+/// line pointers).
+pub const META_PARAM_ROOM: usize = (BLCKSZ - PAGE_HEADER_SIZE - maxalign(SPECIAL_SIZE) - 2 * ITEM_ID_SIZE
+    - maxalign(MetaPage::SIZE))
+    & !(MAXALIGN - 1);
+
+impl MetaPage {
+    /// Decides where `len` parameter bytes go: on the metapage when they fit there, else on
+    /// pages of their own from block 1.
+    pub fn place_params(&mut self, len: usize) {
+        self.param_len = len as u32;
+        (self.param_first_block, self.param_npages) = match len {
+            1..=META_PARAM_ROOM => (0, 1),
+            _ => (1, param_pages_needed(len) as u32),
+        };
+    }
+    /// Where parameter item `i` is (the items concatenate to the parameter bytes).
+    pub fn param_item(&self, i: u32) -> ItemPointer {
+        match self.param_first_block {
+            0 => ItemPointer { block: 0, offset: 2 + i as u16 },
+            b => ItemPointer { block: b + i, offset: 1 },
+        }
+    }
+    /// The first block after the metapage and the parameter pages: where a bulk build
+    /// starts writing nodes.
+    pub fn first_node_block(&self) -> u32 {
+        match self.param_first_block {
+            0 => 1,
+            b => b + self.param_npages,
+        }
     }
 }
 

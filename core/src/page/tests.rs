@@ -311,3 +311,25 @@ fn heap_tids_add_retain_and_delete() {
         );
     }
 }
+
+#[test]
+fn small_parameters_share_the_metapage() {
+    let layout = NodeLayout::new(384, 26, 1.0, false, QuantizerKind::Bit.code_size(384)).unwrap();
+    let mut m = MetaPage::new(Metric::Cosine, QuantizerKind::Bit, &layout);
+    // Both items MAXALIGNed with two line pointers fill the page at most.
+    assert!(PAGE_HEADER_SIZE + 2 * ITEM_ID_SIZE + maxalign(MetaPage::SIZE) + META_PARAM_ROOM + maxalign(SPECIAL_SIZE) <= BLCKSZ);
+    assert_eq!(META_PARAM_ROOM % MAXALIGN, 0);
+    m.place_params(META_PARAM_ROOM);
+    assert_eq!((m.param_first_block, m.param_npages, m.param_len as usize), (0, 1, META_PARAM_ROOM));
+    assert_eq!(m.param_item(0), ItemPointer::new(0, 2));
+    assert_eq!(m.first_node_block(), 1);
+    // One byte more: pages of their own, as before (indexes written so read the same way).
+    m.place_params(META_PARAM_ROOM + 1);
+    assert_eq!((m.param_first_block, m.param_npages), (1, 1));
+    m.place_params(3 * MAX_TUPLE + 1);
+    assert_eq!((m.param_first_block, m.param_npages), (1, 4));
+    assert_eq!(m.param_item(3), ItemPointer::new(4, 1));
+    assert_eq!(m.first_node_block(), 5);
+    let back = MetaPage::from_bytes(m.as_bytes()).unwrap();
+    assert_eq!((back.param_first_block, back.param_npages), (1, 4));
+}
