@@ -23,11 +23,11 @@ pub const REDUNDANCY_DEFAULT: f64 = 1.0;
 
 pub const EF_SEARCH_DEFAULT: i32 = 40;
 pub static EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(EF_SEARCH_DEFAULT);
-/// Beam candidates whose pages are prefetched ahead of their expansion (0 = off: with the
-/// index in shared buffers each hint costs a buffer-table lookup, 10-15% of QPS measured warm).
-/// One candidate ahead: its tuple's first lines reach the CPU cache while the current node's
-/// neighbours are scored (minilm-100k, ef_search 24, warm: +16% QPS over no prefetch with the
-/// buffer hints of `recent`, +4% over depth 0; 2 and 4 were no faster warm).
+/// Beam candidates whose tuples are prefetched ahead of their expansion (0 = off). One
+/// candidate ahead: its tuple's first lines reach the CPU cache while the current node's
+/// neighbours are scored (minilm-100k, ef_search 24, warm, both with the buffer hints of
+/// `recent`: +4% QPS over depth 0; +16% over the session-4 path, no hints and depth 0; 2 and 4
+/// were no faster warm).
 pub const DEFAULT_PREFETCH_DEPTH: i32 = 1;
 pub static PREFETCH_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_PREFETCH_DEPTH);
 pub static MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
@@ -334,7 +334,7 @@ pub unsafe fn init() {
     GucRegistry::define_int_guc(
         c"vsag.prefetch_depth",
         c"Beam candidates whose index tuples are prefetched ahead of their expansion",
-        c"Before expanding a node the scan prefetches the next this many candidates: into the CPU cache if their page is in shared buffers, from disk (PrefetchBuffer) if not; 0 turns it off.",
+        c"Before expanding a node the scan prefetches the next this many candidates: into the CPU cache if this backend knows which shared buffer holds their page, else from disk (PrefetchBuffer); 0 turns it off.",
         &PREFETCH_DEPTH,
         0,
         64,

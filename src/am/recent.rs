@@ -72,9 +72,9 @@ pub unsafe fn read(index: Relation, block: BlockNumber, hints: &std::cell::RefCe
     b
 }
 
-/// Gets node tuple (`block`, `offset`) of `size` bytes on its way to the CPU cache, and its
-/// page to shared buffers if it is not there (`PrefetchBuffer`, which also tells where a
-/// resident page is).
+/// Gets node tuple (`block`, `offset`) of `size` bytes on its way to the CPU cache. Without a
+/// hint for its block, `PrefetchBuffer` starts the read of a page not in shared buffers (and
+/// tells where a resident one is). A stale hint skips that: the page is then read on demand.
 pub unsafe fn prefetch(index: Relation, block: BlockNumber, offset: u16, size: usize, hints: &std::cell::RefCell<RecentBuffers>) {
     let hinted = hints.borrow().get(block);
     let buf = match hinted {

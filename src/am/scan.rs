@@ -14,7 +14,7 @@ use super::index::{self, read_meta, to_index_space};
 use super::options::{EARLY_STOP_RANK, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
 use super::scan_settings::{IterativeScan, ScanSettings};
 use super::pages::{self, PAGE_NODE};
-use super::store::PgStore;
+use super::store::{PgStore, HIDDEN_ROW};
 use crate::fmgr::error;
 use crate::vector::VectorArg;
 use pgrx::pg_guard;
@@ -202,6 +202,8 @@ pub unsafe extern "C-unwind" fn amrescan(
     let store = s.store.as_mut().expect("set above");
     store.page_reads = 0;
     store.search_m = s.cfg.search_m;
+    // Read once per query, not per expansion (set by vsag_tune around its sample queries).
+    store.hidden_row = HIDDEN_ROW.with(|h| h.get());
     if let Some(h) = store.heap.as_mut() {
         h.fetched = 0;
     }

@@ -23,6 +23,8 @@ pub struct PgStore {
     pub page_reads: u64,
     /// Neighbours followed per node (0 = all): the selection-order prefix (`vsag.search_m`).
     pub search_m: usize,
+    /// `HIDDEN_ROW` as it was when the scan (re)started: that row's node is not expanded.
+    pub hidden_row: Option<ItemPointer>,
     scratch: Vec<f32>,
 }
 
@@ -51,7 +53,7 @@ fn unpack_tids(p: u64) -> (ItemPointer, usize) {
 
 impl PgStore {
     pub fn new(index: Relation, st: Rc<IndexState>, heap: Option<HeapFetch>) -> Self {
-        PgStore { index, st, heap, page_reads: 0, search_m: 0, scratch: Vec::new() }
+        PgStore { index, st, heap, page_reads: 0, search_m: 0, hidden_row: None, scratch: Vec::new() }
     }
 
     /// Runs `f` on node `id` (under a share lock).
@@ -134,7 +136,7 @@ impl SearchStore for PgStore {
         out: &mut Vec<(u64, Option<f32>)>,
     ) -> Own {
         let mut limit = if self.search_m > 0 { self.search_m } else { usize::MAX };
-        let hidden = HIDDEN_ROW.with(|h| h.get());
+        let hidden = self.hidden_row;
         self.with_node(id, |node| {
             if hidden.is_some_and(|h| node.heap_tids().any(|t| t == h)) {
                 limit = 0;

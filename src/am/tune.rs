@@ -111,8 +111,7 @@ fn vsag_tune(
         // exactly its nearest neighbours); tuning scans do not expand that node (HIDDEN_ROW),
         // so the sample needs no margin: minilm-100k, ef_search 35, sample 0.974, held-out
         // 0.9764 (with a 0.01 margin on top, the tuned setting was 0.84x the cheapest hand-set).
-        let target = target_recall;
-        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target, deadline, trials: Vec::new() };
+        let mut tuner = Tuner { client, stmt: &stmt, queries: &queries, target: target_recall, deadline, trials: Vec::new() };
         // Warm the index pages before timing anything (discarded).
         let _ = tuner.measure(Setting { ef_search: (4 * k as usize).min(MAX_EF), search_m: 0, prefetch_depth: DEFAULT_PREFETCH_DEPTH as usize, early_stop: 0 });
         tuner.trials.clear();

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 pub const MAX_EF: usize = 10_000;
 /// One-sided 95% normal quantile: the margin in standard errors of the sample's recall.
 const Z: f64 = 1.645;
-/// A smaller `search_m` must be this much faster than all neighbours to be chosen: timing
-/// noise must not pick it.
+/// A smaller `search_m`, adaptive termination or another prefetch depth must be this much
+/// faster than the setting it would replace to be chosen: timing noise must not pick it.
 const MIN_GAIN: f64 = 0.05;
 /// A failing trial this many times slower than the best passing one ends that search_m.
 const GIVE_UP: f64 = 1.5;
