@@ -85,6 +85,7 @@ fn main() {
         .collect();
     let prefix = arg(&args, "--data").unwrap_or("/work/shared/data/minilm-100k");
     let k = 10;
+    let entry_counts: Vec<usize> = list("--entries", "0").into_iter().map(|x| x as usize).collect();
 
     let (mut base, dim) = read_vecs(&format!("{prefix}.base.fvecs"), f32::from_le_bytes);
     let (mut queries, qdim) = read_vecs(&format!("{prefix}.query.fvecs"), f32::from_le_bytes);
@@ -193,9 +194,10 @@ fn main() {
         bound = b.parse().unwrap();
         println!("using --bound {bound}");
     }
-    for (&full, &r) in storages
+    for (&full, &r, &n_entries) in storages
         .iter()
         .flat_map(|f| redundancies.iter().map(move |r| (f, r)))
+        .flat_map(|(f, r)| entry_counts.iter().map(move |e| (f, r, e)))
     {
         let layout = NodeLayout::new(dim, params.m, r as f32, full, quant.code_size()).unwrap();
         let mut store = MemStore::new(&g, &base, dim, &quant, layout.inline_cap);
@@ -205,7 +207,7 @@ fn main() {
         let fine_bound = fine.as_ref().map_or(bound, |f| f.1);
         store.full_vectors = full;
         println!(
-            "\nstorage {}, redundancy {r}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
+            "\nstorage {}, redundancy {r}, entries {n_entries}: inline {} of {} (tuple {} B, {} per page), rerank={rerank}",
             if full { "full" } else { "codes" },
             layout.inline_cap,
             params.m,
@@ -242,7 +244,19 @@ fn main() {
                     if let Some((fq, _)) = &fine {
                         pq = pq.with_fine(fq.prepare(metric, q));
                     }
-                    let mut st = SearchState::new(pq, g.entry as u64);
+                    // --entries S: start from the nearest of S evenly spaced nodes (exact distance).
+                    let entry = if n_entries > 0 {
+                        (0..n_entries)
+                            .map(|j| j * (n / n_entries))
+                            .min_by(|&a, &b| {
+                                index_distance(metric, q, &base[a * dim..(a + 1) * dim])
+                                    .total_cmp(&index_distance(metric, q, &base[b * dim..(b + 1) * dim]))
+                            })
+                            .unwrap()
+                    } else {
+                        g.entry as usize
+                    };
+                    let mut st = SearchState::new(pq, entry as u64);
                     st.set_early_stop(k, patience);
                     st.run(&mut store, ef.max(k));
                     // After an early stop the batch follows the beam that is left (as the scan does).

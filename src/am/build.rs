@@ -11,7 +11,7 @@ use super::build_run::{build_pool, progress, PROGRESS_CREATE_IDX_SUBPHASE};
 use super::build_write::{write_header_pages, write_index, Quantizers};
 use super::index::{self, opclass_metric, to_index_space};
 use super::insert::insert_vector;
-use super::options::{choose_quantizer, VsagOptions, FINE_AUTO, FINE_NONE, QUANTIZER_AUTO, STORAGE_AUTO, STORAGE_CODES};
+use super::options::{choose_quantizer, VsagOptions, FINE_AUTO, FINE_NONE, M_AUTO, M_DEFAULT, M_SQ8, QUANTIZER_AUTO, STORAGE_AUTO, STORAGE_CODES};
 use super::pages::BulkWriter;
 use crate::fmgr::error;
 use crate::vector::VectorArg;
@@ -56,6 +56,8 @@ pub struct BuildConfig {
     /// `quantizer = auto` took 1-bit codes on trust: [`settle_quantizer`](Self::settle_quantizer)
     /// checks them on the table's sample before the graph is built.
     pub auto_bit: bool,
+    /// The `m` option was not given: [`settle_quantizer`](Self::settle_quantizer) may widen it.
+    pub m_auto: bool,
     opts: VsagOptions,
     store_vector: bool,
 }
@@ -77,10 +79,12 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
     if dim < 1 {
         error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "column does not have dimensions (use vector(n) to index it with vsag)");
     }
-    if opts.ef_construction < opts.m {
+    let m_auto = opts.m == M_AUTO;
+    let m = if m_auto { M_DEFAULT } else { opts.m };
+    if opts.ef_construction < m {
         error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("ef_construction ({}) must be greater than or equal to m ({})", opts.ef_construction, opts.m),
+            format!("ef_construction ({}) must be greater than or equal to m ({m})", opts.ef_construction),
         );
     }
     let dim = dim as usize;
@@ -99,15 +103,15 @@ pub unsafe fn build_config(index: Relation) -> BuildConfig {
         );
     }
     let params = BuildParams {
-        m: opts.m as usize,
+        m: m as usize,
         ef_construction: opts.ef_construction as usize,
         alpha: opts.alpha as f32,
         metric,
         ..BuildParams::default()
     };
     let auto_bit = opts.quantizer == QUANTIZER_AUTO && kind == QuantizerKind::Bit;
-    let (fine, layout) = codes_layout(&opts, store_vector, dim, kind, opts.redundancy);
-    BuildConfig { dim, metric, kind, fine, layout, params, auto_bit, opts, store_vector }
+    let (fine, layout) = codes_layout(&opts, store_vector, dim, kind, params.m, opts.redundancy);
+    BuildConfig { dim, metric, kind, fine, layout, params, auto_bit, m_auto, opts, store_vector }
 }
 
 /// The own-code quantizer and node layout that go with navigation quantizer `kind`.
@@ -116,6 +120,7 @@ fn codes_layout(
     store_vector: bool,
     dim: usize,
     kind: QuantizerKind,
+    m: usize,
     redundancy: f64,
 ) -> (Option<QuantizerKind>, NodeLayout) {
     let fine = match opts.fine_quantizer {
@@ -125,12 +130,19 @@ fn codes_layout(
     }
     .filter(|_| !store_vector);
     let own_size = fine.unwrap_or(kind).code_size(dim);
-    let layout = NodeLayout::two_precision(dim, opts.m as usize, redundancy as f32, store_vector, kind.code_size(dim), own_size)
+    let layout = NodeLayout::two_precision(dim, m, redundancy as f32, store_vector, kind.code_size(dim), own_size)
         .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string()));
     (fine, layout)
 }
 
 impl BuildConfig {
+    /// The largest m the graph may get (settle_quantizer may still widen an auto m).
+    pub fn m_upper(&self) -> usize {
+        match self.auto_bit && self.m_auto {
+            true => self.params.m.max(M_SQ8 as usize),
+            false => self.params.m,
+        }
+    }
     /// `quantizer = auto`: keeps 1-bit codes if they rank `sample`'s (row-major, in index
     /// space) nearest neighbours well enough, else switches to SQ8 (see
     /// AUTO_BIT_MIN_RANKING). An empty or tiny sample cannot tell, and keeps 1-bit.
@@ -156,15 +168,25 @@ impl BuildConfig {
         // code still need their own page read). Measured with SQ4 on 100k 128-d clusters
         // (bench/results/synthetic-128d-auto): half the codes inline, 1.41x pgvector's
         // size; none, 0.36x at the same QPS.
+        // Without inline codes, and with m not given, lists widen to M_SQ8 as long as that
+        // keeps the page count too.
         let kind = QuantizerKind::Sq8;
         let per_page = self.layout.tuples_per_page();
-        let full = codes_layout(&self.opts, self.store_vector, self.dim, kind, self.opts.redundancy);
-        let (fine, layout) = if full.1.tuples_per_page() >= per_page {
-            full
+        let m = self.params.m;
+        let full = codes_layout(&self.opts, self.store_vector, self.dim, kind, m, self.opts.redundancy);
+        let (fine, layout, m) = if full.1.tuples_per_page() >= per_page {
+            (full.0, full.1, m)
         } else {
-            codes_layout(&self.opts, self.store_vector, self.dim, kind, 0.0)
+            let wide = (M_SQ8 as usize).min(self.params.ef_construction);
+            match codes_layout(&self.opts, self.store_vector, self.dim, kind, wide, 0.0) {
+                (f, l) if self.m_auto && l.tuples_per_page() >= per_page => (f, l, wide),
+                _ => {
+                    let (f, l) = codes_layout(&self.opts, self.store_vector, self.dim, kind, m, 0.0);
+                    (f, l, m)
+                }
+            }
         };
-        (self.kind, self.fine, self.layout) = (kind, fine, layout);
+        (self.kind, self.fine, self.layout, self.params.m) = (kind, fine, layout, m);
     }
 }
 
@@ -207,7 +229,7 @@ impl BuildState {
         // The navigation codes, allocated after the graph, fit in the slack the graph's
         // lists give back (`build_with` shrinks them), so they are not counted here.
         let sample = self.rows.sample.len() * 4;
-        build_memory_estimate_for(n, self.rows.row_bytes(), self.cfg.params.m, self.pool.current_num_threads()) + sample
+        build_memory_estimate_for(n, self.rows.row_bytes(), self.cfg.m_upper(), self.pool.current_num_threads()) + sample
             > self.budget
     }
 }
