@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from . import buildmem, data, measure, report, scale
+from . import buildmem, data, measure, report, scale, vacuum
 from . import server as srv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -88,6 +88,9 @@ def main():
                     help="comma-separated maintenance_work_mem values (e.g. 64MB,1GB): build time, peak memory "
                          "and recall@10 at default settings of vsag vs pgvector HNSW, instead of the QPS sweep")
     ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers (both systems)")
+    ap.add_argument("--vacuum-delete", type=float, metavar="FRACTION",
+                    help="after each index's sweep: delete this fraction of the rows, time VACUUM (peak memory) "
+                         "and measure recall@10 at the default ef_search; the rows are restored afterwards")
     args = ap.parse_args()
     if args.scale:
         return scaling(args)
@@ -177,6 +180,7 @@ def run(server, ds, efs, nq, args):
     res = {"dataset": {"name": ds.name, "n": len(ds.base), "dim": ds.dim, "metric": ds.metric, "queries": nq},
            "machine": machine(), "versions": {"postgres": server.version(), "vsag": rev or "unknown", "pgvector": pgv},
            "seconds": args.seconds, "runs": [], **({"cold": COLD_SHARED_BUFFERS} if args.cold else {})}
+    deletion = vacuum.Deletion(ds, args.vacuum_delete) if args.vacuum_delete else None
     for system in systems(args):
         if args.cold:  # build with the normal settings
             server.stop()
@@ -204,8 +208,12 @@ def run(server, ds, efs, nq, args):
                              f" off={r['off']['exact_per_query']:.1f} (r@10 {r['off']['recall@10']:.3f})")
                 print(f"  ef={ef}: recall@10={point['recall@10']:.3f} qps(2c)={point['c2']['qps']:.0f}{extra}", flush=True)
                 run["sweep"].append(point)
+            if deletion is not None:
+                run["vacuum"] = vacuum.run(server, conn, system, deletion, nq)
             res["runs"].append(run)
             conn.execute("DROP INDEX docs_ann")
+            if deletion is not None:
+                vacuum.restore(conn, deletion)
     return res
 
 

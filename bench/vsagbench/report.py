@@ -101,6 +101,16 @@ def write(res, outdir):
             md.append(f"| {r['label']} | {p['ef']} | {on['recall@10']:.3f} | {off['recall@10']:.3f} | "
                       f"{on['exact_per_query']:.1f} | {off['exact_per_query']:.1f} | {saved:.0%} "
                       f"| {fmt(pages, 1)} | {on.get('heap_fetches_per_query', 0):.1f} |")
+    vac = [r for r in res["runs"] if "vacuum" in r]
+    if vac:
+        md += ["", "## VACUUM after deleting rows", "",
+               "| index | rows deleted | VACUUM (s) | peak private MB | index MB before / after | "
+               "recall@10 at default ef_search after |", "|---|---|---|---|---|---|"]
+        for r in vac:
+            v = r["vacuum"]
+            md.append(f"| {r['label']} | {v['deleted']:,} | {v['vacuum_s']:.1f} | {v['peak_private_mb']} | "
+                      f"{v['size_before_bytes'] / 2**20:.1f} / {v['size_after_bytes'] / 2**20:.1f} | "
+                      f"{v['recall@10_default']:.3f} |")
     md += ["", "![recall vs QPS](recall_qps.png)", "", "![build time and size](build_size.png)", ""]
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(md))
