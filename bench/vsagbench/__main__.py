@@ -91,6 +91,7 @@ def main():
     ap.add_argument("--vacuum-delete", type=float, metavar="FRACTION",
                     help="after each index's sweep: delete this fraction of the rows, time VACUUM (peak memory) "
                          "and measure recall@10 at the default ef_search; the rows are restored afterwards")
+    ap.add_argument("--vacuum-mem", help="maintenance_work_mem for that VACUUM (default: the server's, 4GB)")
     args = ap.parse_args()
     if args.scale:
         return scaling(args)
@@ -209,7 +210,7 @@ def run(server, ds, efs, nq, args):
                 print(f"  ef={ef}: recall@10={point['recall@10']:.3f} qps(2c)={point['c2']['qps']:.0f}{extra}", flush=True)
                 run["sweep"].append(point)
             if deletion is not None:
-                run["vacuum"] = vacuum.run(server, conn, system, deletion, nq)
+                run["vacuum"] = vacuum.run(server, conn, system, deletion, nq, args.vacuum_mem)
             res["runs"].append(run)
             conn.execute("DROP INDEX docs_ann")
             if deletion is not None:

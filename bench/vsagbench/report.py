@@ -104,11 +104,11 @@ def write(res, outdir):
     vac = [r for r in res["runs"] if "vacuum" in r]
     if vac:
         md += ["", "## VACUUM after deleting rows", "",
-               "| index | rows deleted | VACUUM (s) | peak private MB | index MB before / after | "
-               "recall@10 at default ef_search after |", "|---|---|---|---|---|---|"]
+               "| index | rows deleted | maintenance_work_mem | VACUUM (s) | peak private MB | index MB before / after | "
+               "recall@10 at default ef_search after |", "|---|---|---|---|---|---|---|"]
         for r in vac:
             v = r["vacuum"]
-            md.append(f"| {r['label']} | {v['deleted']:,} | {v['vacuum_s']:.1f} | {v['peak_private_mb']} | "
+            md.append(f"| {r['label']} | {v['deleted']:,} | {v.get('maintenance_work_mem', '')} | {v['vacuum_s']:.1f} | {v['peak_private_mb']} | "
                       f"{v['size_before_bytes'] / 2**20:.1f} / {v['size_after_bytes'] / 2**20:.1f} | "
                       f"{v['recall@10_default']:.3f} |")
     md += ["", "![recall vs QPS](recall_qps.png)", "", "![build time and size](build_size.png)", ""]

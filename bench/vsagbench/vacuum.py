@@ -1,6 +1,7 @@
 """VACUUM after deletes (`bench/run ... --vacuum-delete 0.1`): once a system's sweep is done,
 delete every (1/fraction)-th row, time a VACUUM of the table while sampling the backend's
-memory (private RssAnon growth, as the build-memory runs do), then measure recall@10 at the
+memory (private RssAnon growth, as the build-memory runs do; `--vacuum-mem` sets its
+maintenance_work_mem), then measure recall@10 at the
 default ef_search against exact ground truth over the rows that are left. The rows come
 back afterwards, so the next index in the same database sees the whole table."""
 import time
@@ -31,7 +32,7 @@ class Deletion:
         return self._gt
 
 
-def run(server, conn, system, deletion, nq):
+def run(server, conn, system, deletion, nq, mem=None):
     ds = deletion.ds
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     conn.execute(f"DELETE FROM docs WHERE id % {deletion.step} = 0")
@@ -39,10 +40,13 @@ def run(server, conn, system, deletion, nq):
     size_before = conn.execute("SELECT pg_relation_size('docs_ann')").fetchone()[0]
     sampler = PeakSampler(server, pid)
     sampler.start()
+    if mem:
+        conn.execute(f"SET maintenance_work_mem = '{mem}'")
     t0 = time.perf_counter()
     try:
         conn.execute("VACUUM docs")
     finally:
+        conn.execute("RESET maintenance_work_mem")
         vacuum_s = time.perf_counter() - t0
         peak = sampler.finish()
     size_after = conn.execute("SELECT pg_relation_size('docs_ann')").fetchone()[0]
@@ -57,10 +61,11 @@ def run(server, conn, system, deletion, nq):
             cur.execute(sql, (qi,), prepare=True)
             hits += len({r[0] for r in cur.fetchall()} & set(gt[qi, :10].tolist()))
     out = {"deleted": int(len(deletion.deleted)), "vacuum_s": round(vacuum_s, 2),
+           "maintenance_work_mem": mem or conn.execute("SHOW maintenance_work_mem").fetchone()[0],
            "peak_private_mb": round(peak["RssAnon"] / 2**20, 1), "peak_shared_mb": round(peak["RssShmem"] / 2**20, 1),
            "size_before_bytes": size_before, "size_after_bytes": size_after,
            "recall@10_default": round(hits / (10 * nq), 4)}
-    print(f"  VACUUM after deleting {out['deleted']} rows: {vacuum_s:.1f}s, peak private "
+    print(f"  VACUUM after deleting {out['deleted']} rows ({out['maintenance_work_mem']}): {vacuum_s:.1f}s, peak private "
           f"{out['peak_private_mb']} MB, recall@10 at default ef_search {out['recall@10_default']:.3f}", flush=True)
     return out
 
