@@ -59,14 +59,16 @@ class PeakSampler(threading.Thread):
         return {k: self.peak[k] - self.base[k] for k in self.peak}
 
 
-def recall_default(conn, ds, nq):
+def recall_default(conn, ds, nq, gt=None):
+    """Recall@10 at the session's settings against `gt` (default: the dataset's)."""
+    gt = ds.gt if gt is None else gt
     hits = 0
     with conn.cursor() as cur:
         sql = measure.query_sql(ds.metric, 10)
         for qi in range(nq):
             cur.execute(sql, (qi,), prepare=True)
             got = {r[0] for r in cur.fetchall()}
-            hits += len(got & set(ds.gt[qi, :10].tolist()))
+            hits += len(got & set(gt[qi, :10].tolist()))
     return hits / (nq * 10)
 
 

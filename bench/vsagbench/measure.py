@@ -33,12 +33,17 @@ def load(conn, ds, data_mod):
         cur.execute(f"CREATE TABLE docs (id integer PRIMARY KEY, embedding vector({ds.dim}))")
         cur.execute(f"CREATE TABLE queries (id integer PRIMARY KEY, embedding vector({ds.dim}))")
         for table, vecs in (("docs", ds.base), ("queries", ds.queries)):
-            payload = data_mod.copy_binary(np.arange(len(vecs), dtype=np.int32), vecs)
-            with cur.copy(f"COPY {table} (id, embedding) FROM STDIN (FORMAT binary)") as cp:
-                for s in range(0, len(payload), 1 << 22):
-                    cp.write(payload[s:s + (1 << 22)])
+            copy_rows(cur, table, np.arange(len(vecs), dtype=np.int32), vecs, data_mod)
         cur.execute("VACUUM (ANALYZE) docs")
         cur.execute("VACUUM (ANALYZE) queries")
+
+
+def copy_rows(cur, table, ids, vecs, data_mod):
+    """Binary COPY of (id, embedding) rows into `table`, in 4 MB pieces."""
+    payload = data_mod.copy_binary(ids, vecs)
+    with cur.copy(f"COPY {table} (id, embedding) FROM STDIN (FORMAT binary)") as cp:
+        for s in range(0, len(payload), 1 << 22):
+            cp.write(payload[s:s + (1 << 22)])
 
 
 def build(conn, system, metric, maintenance_work_mem):

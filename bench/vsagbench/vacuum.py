@@ -1,15 +1,15 @@
 """VACUUM after deletes (`bench/run ... --vacuum-delete 0.1`): once a system's sweep is done,
 delete every (1/fraction)-th row, time a VACUUM of the table while sampling the backend's
 memory (private RssAnon growth, as the build-memory runs do; `--vacuum-mem` sets its
-maintenance_work_mem), then measure recall@10 at the
-default ef_search against exact ground truth over the rows that are left. The rows come
-back afterwards, so the next index in the same database sees the whole table."""
+maintenance_work_mem), then measure recall@10 at the default ef_search against exact ground
+truth over the rows that are left. The rows come back afterwards, so the next index in the
+same database sees the whole table."""
 import time
 
 import numpy as np
 
 from . import data, measure
-from .buildmem import PeakSampler
+from .buildmem import PeakSampler, recall_default
 
 
 class Deletion:
@@ -50,21 +50,14 @@ def run(server, conn, system, deletion, nq, mem=None):
         vacuum_s = time.perf_counter() - t0
         peak = sampler.finish()
     size_after = conn.execute("SELECT pg_relation_size('docs_ann')").fetchone()[0]
-    gt = deletion.gt()
-    hits = 0
-    with conn.cursor() as cur:
-        cur.execute(f"RESET {system.ef_guc}")
-        for g in system.extra_gucs:
-            cur.execute(f"RESET {g}")
-        sql = measure.query_sql(ds.metric, 10)
-        for qi in range(nq):
-            cur.execute(sql, (qi,), prepare=True)
-            hits += len({r[0] for r in cur.fetchall()} & set(gt[qi, :10].tolist()))
+    for g in (system.ef_guc, *system.extra_gucs):
+        conn.execute(f"RESET {g}")
+    recall = recall_default(conn, ds, nq, deletion.gt())
     out = {"deleted": int(len(deletion.deleted)), "vacuum_s": round(vacuum_s, 2),
            "maintenance_work_mem": mem or conn.execute("SHOW maintenance_work_mem").fetchone()[0],
            "peak_private_mb": round(peak["RssAnon"] / 2**20, 1), "peak_shared_mb": round(peak["RssShmem"] / 2**20, 1),
            "size_before_bytes": size_before, "size_after_bytes": size_after,
-           "recall@10_default": round(hits / (10 * nq), 4)}
+           "recall@10_default": round(recall, 4)}
     print(f"  VACUUM after deleting {out['deleted']} rows ({out['maintenance_work_mem']}): {vacuum_s:.1f}s, peak private "
           f"{out['peak_private_mb']} MB, recall@10 at default ef_search {out['recall@10_default']:.3f}", flush=True)
     return out
@@ -73,9 +66,6 @@ def run(server, conn, system, deletion, nq, mem=None):
 def restore(conn, deletion):
     """Puts the deleted rows back (after the index is dropped)."""
     ids = deletion.deleted
-    payload = data.copy_binary(ids.astype(np.int32), deletion.ds.base[ids])
     with conn.cursor() as cur:
-        with cur.copy("COPY docs (id, embedding) FROM STDIN (FORMAT binary)") as cp:
-            for s in range(0, len(payload), 1 << 22):
-                cp.write(payload[s:s + (1 << 22)])
+        measure.copy_rows(cur, "docs", ids.astype(np.int32), deletion.ds.base[ids], data)
         cur.execute("VACUUM (ANALYZE) docs")
