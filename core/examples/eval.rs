@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
 //!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
-//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--patience P] [--data /work/shared/data/minilm-100k]
+//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--build-codes] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--patience P] [--data /work/shared/data/minilm-100k]
 //!
 //! Each row runs every query twice: re-ranking all `rerank` candidates exactly, then the
 //! selective re-rank (`next_batch_selective`, same candidates, precision filter with the
@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 use vsag_core::distance::Metric;
-use vsag_core::graph::{build, BuildParams, MemStore, SearchState};
+use vsag_core::graph::{build, build_with, BuildInput, BuildParams, MemStore, SearchState};
 use vsag_core::page::NodeLayout;
 use vsag_core::quant::{index_distance, normalize, Quantizer, QuantizerKind};
 
@@ -132,12 +132,25 @@ fn main() {
 
     let t = Instant::now();
     let mut last = Instant::now();
-    let g = build(&base, dim, &params, &mut |d, tot| {
+    let mut progress = |d: usize, tot: usize| {
         if last.elapsed().as_secs() >= 10 {
             eprintln!("  build {d}/{tot} {:.0}s", t.elapsed().as_secs_f64());
             last = Instant::now();
         }
-    });
+    };
+    // --build-codes: link SQ8 codes (trained on an even sample) instead of the floats, as
+    // the in-database build does when the floats exceed maintenance_work_mem.
+    let g = if args.iter().any(|a| a == "--build-codes") {
+        let sample: Vec<f32> = base.chunks_exact(dim).step_by((n / 20000).max(1)).flatten().copied().collect();
+        let q = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
+        let mut codes = Vec::with_capacity(n * q.code_size());
+        base.chunks_exact(dim).for_each(|v| codes.extend(q.encode_vec(v)));
+        println!("building over SQ8 codes");
+        let never = std::sync::atomic::AtomicBool::new(false);
+        build_with(BuildInput::Codes { codes: &codes, quantizer: &q }, dim, &params, &never, &mut progress).unwrap()
+    } else {
+        build(&base, dim, &params, &mut progress)
+    };
     let build_s = t.elapsed().as_secs_f64();
     let avg_deg = g.neighbours.iter().map(|l| l.len()).sum::<usize>() as f64 / n as f64;
     println!("build {build_s:.1}s, avg degree {avg_deg:.1}");

@@ -1,5 +1,6 @@
 //! The rows a build collects: float vectors while they fit `maintenance_work_mem`, then SQ8
-//! codes (¼ of the size) encoded in place over the floats. Once compressed, each row also
+//! codes (¼ of the size) encoded in place over the floats (at the latest once the table is
+//! read, see `ambuild`). Once compressed, each row also
 //! keeps a hash of its exact vector (duplicate detection needs exact equality), and an
 //! even sample of exact vectors stays for training the index's quantizers and measuring
 //! their error bounds.
@@ -125,22 +126,29 @@ impl Rows {
     }
 
     /// Switches to SQ8 codes: keeps an even exact sample (1/16 of `budget` at most, counted
-    /// in it by the caller), trains
-    /// on it (range widened by a quarter on each side, since later rows are encoded
-    /// unseen), hashes every row, and encodes the floats in place (row `i`'s code lands
-    /// below row `i + 1`'s floats, so nothing unread is overwritten), releasing ¾ of the memory.
-    pub fn compress(&mut self, budget: usize) {
+    /// in it by the caller), trains on it (with `more_rows`, the range widened by a quarter
+    /// on each side, since later rows are encoded unseen), hashes every row, and encodes
+    /// the floats in place (row `i`'s code lands below row `i + 1`'s floats, so nothing
+    /// unread is overwritten), releasing ¾ of the memory.
+    pub fn compress(&mut self, budget: usize, more_rows: bool) {
         let (n, dim) = (self.len(), self.dim);
         let keep = SAMPLE_ROWS.min(budget / 16 / (dim * 4)).max(1);
         self.sample = self.float_sample(keep);
-        let q = Sq8::train(dim, &widened_range(&self.sample, dim))
-            .unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
+        // Without more rows to come, the range is every row's: no row is clamped.
+        let trained = match more_rows {
+            true => Sq8::train(dim, &range_rows(&self.sample, dim, 0.25)),
+            false => Sq8::train(dim, &range_rows(&self.buf, dim, 0.0)),
+        };
+        let q = trained.unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
         let q = Quantizer::Sq8(q);
         let cs = q.code_size();
         reserve(&mut self.hashes, n, "the row hashes");
         let mut row = vec![0f32; dim];
         let mut code = vec![0u8; cs];
         for i in 0..n {
+            if i % 65_536 == 0 {
+                pgrx::check_for_interrupts!();
+            }
             row.copy_from_slice(&self.buf[i * dim..(i + 1) * dim]);
             self.hashes.push(vector_hash(&row));
             q.encode(&row, &mut code);
@@ -153,18 +161,18 @@ impl Rows {
     }
 }
 
-/// Two rows, the sample's per-dimension minimum and maximum each moved out by a quarter of
-/// the range: training SQ8 on them gives the widened range.
-fn widened_range(sample: &[f32], dim: usize) -> Vec<f32> {
+/// Two rows, the per-dimension minimum and maximum of `rows`, each moved out by `widen` of
+/// the range: training SQ8 on them gives that range.
+fn range_rows(rows: &[f32], dim: usize, widen: f32) -> Vec<f32> {
     let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
-    for r in sample.chunks_exact(dim) {
+    for r in rows.chunks_exact(dim) {
         for d in 0..dim {
             lo[d] = lo[d].min(r[d]);
             hi[d] = hi[d].max(r[d]);
         }
     }
     for d in 0..dim {
-        let w = (hi[d] - lo[d]).max(1e-6) * 0.25;
+        let w = (hi[d] - lo[d]).max(1e-6) * widen;
         lo[d] -= w;
         hi[d] += w;
     }

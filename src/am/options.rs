@@ -20,10 +20,14 @@ pub const M_DEFAULT: i32 = 26;
 /// m when `quantizer = auto` falls back to SQ8 codes (data 1-bit codes rank badly, such as
 /// clusters). Those nodes carry no inline codes, so each neighbour costs a few bytes and
 /// a wider list finds more per expansion. 100k x 128-d clusters, exact re-rank, recall@10 at
-/// ef_search 10 / 20: m 26 0.68 / 0.85, 32 0.75 / 0.90 (pgvector m=16: 0.73 / 0.86), at
-/// about the same tuple reads per query for a given recall.
-pub const M_SQ8: i32 = 32;
-pub const EF_CONSTRUCTION_DEFAULT: i32 = 128;
+/// ef_search 10 / 20 (ef_construction 64, built over SQ8 codes): m 32 0.75 / 0.90, 40
+/// 0.81 / 0.93 (pgvector m=16: 0.73 / 0.86), at about the same tuple reads per query for a
+/// given recall, and 18 nodes per page instead of 20.
+pub const M_SQ8: i32 = 40;
+/// pgvector's default too. Measured with core `eval` (BENCHMARKS.md): on minilm-100k, 128
+/// instead of 64 builds 1.7x slower for recall@10 0.979 instead of 0.978 at ef_search 40
+/// (0.993 / 0.992 at 80); on 100k x 128-d clusters the recall is the same.
+pub const EF_CONSTRUCTION_DEFAULT: i32 = 64;
 pub const ALPHA_DEFAULT: f64 = 1.2;
 /// Fraction of neighbour slots whose codes are stored inline (PRS). Chosen by measurement
 /// (BENCHMARKS.md): every neighbour's 1-bit code inline, so expanding a node scores all
