@@ -288,6 +288,9 @@ unsafe extern "C-unwind" fn build_callback(
              Increase maintenance_work_mem to train the codes on the whole table."
         );
         bs.rows.compress(bs.budget, true);
+        // Decide `auto`'s codes now, on these rows: the budget then counts the real m, not
+        // the widest one `auto` might take.
+        bs.cfg.settle_quantizer(&bs.rows.sample);
         if !bs.over_budget() {
             return;
         }
