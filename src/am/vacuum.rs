@@ -93,10 +93,11 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     }
     let r = repair(index, (*info).strategy);
     pgrx::debug1!(
-        "vsag: re-pruned {} nodes around deleted ones, freed {} slots, relinked {} unreachable nodes",
+        "vsag: re-pruned {} nodes around deleted ones, freed {} slots, relinked {} unreachable nodes{}",
         r.repruned,
         r.freed,
-        r.relinked
+        r.relinked,
+        if r.entry_moved { "; replaced the deleted entry point" } else { "" }
     );
     if !stats.is_null() {
         return stats;
