@@ -138,10 +138,15 @@ fn main() {
             last = Instant::now();
         }
     };
-    // --build-codes: link SQ8 codes (trained on an even sample) instead of the floats, as
-    // the in-database build does when the floats exceed maintenance_work_mem.
+    let sample: Vec<f32> = base
+        .chunks_exact(dim)
+        .step_by((n / 20000).max(1))
+        .flatten()
+        .copied()
+        .collect();
+    // --build-codes: link SQ8 codes (trained on the even sample) instead of the floats, as
+    // the in-database build does for tables of 10,000+ rows (it trains on every row's range).
     let g = if args.iter().any(|a| a == "--build-codes") {
-        let sample: Vec<f32> = base.chunks_exact(dim).step_by((n / 20000).max(1)).flatten().copied().collect();
         let q = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
         let mut codes = Vec::with_capacity(n * q.code_size());
         base.chunks_exact(dim).for_each(|v| codes.extend(q.encode_vec(v)));
@@ -155,12 +160,6 @@ fn main() {
     let avg_deg = g.neighbours.iter().map(|l| l.len()).sum::<usize>() as f64 / n as f64;
     println!("build {build_s:.1}s, avg degree {avg_deg:.1}");
 
-    let sample: Vec<f32> = base
-        .chunks_exact(dim)
-        .step_by((n / 20000).max(1))
-        .flatten()
-        .copied()
-        .collect();
     let kind = match arg(&args, "--quantizer").unwrap_or("sq8") {
         "sq8" => QuantizerKind::Sq8,
         "sq4" => QuantizerKind::Sq4,

@@ -136,8 +136,8 @@ impl Rows {
         self.sample = self.float_sample(keep);
         // Without more rows to come, the range is every row's: no row is clamped.
         let trained = match more_rows {
-            true => Sq8::train(dim, &range_rows(&self.sample, dim, 0.25)),
-            false => Sq8::train(dim, &range_rows(&self.buf, dim, 0.0)),
+            true => Sq8::train(dim, &widened_range(&self.sample, dim)),
+            false => Sq8::train(dim, &self.buf),
         };
         let q = trained.unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
         let q = Quantizer::Sq8(q);
@@ -161,18 +161,18 @@ impl Rows {
     }
 }
 
-/// Two rows, the per-dimension minimum and maximum of `rows`, each moved out by `widen` of
-/// the range: training SQ8 on them gives that range.
-fn range_rows(rows: &[f32], dim: usize, widen: f32) -> Vec<f32> {
+/// Two rows, the sample's per-dimension minimum and maximum each moved out by a quarter of
+/// the range: training SQ8 on them gives the widened range.
+fn widened_range(sample: &[f32], dim: usize) -> Vec<f32> {
     let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
-    for r in rows.chunks_exact(dim) {
+    for r in sample.chunks_exact(dim) {
         for d in 0..dim {
             lo[d] = lo[d].min(r[d]);
             hi[d] = hi[d].max(r[d]);
         }
     }
     for d in 0..dim {
-        let w = (hi[d] - lo[d]).max(1e-6) * widen;
+        let w = (hi[d] - lo[d]).max(1e-6) * 0.25;
         lo[d] -= w;
         hi[d] += w;
     }
