@@ -2,16 +2,17 @@
 //! bounded by `max_parallel_maintenance_workers`, in the pure core), then write metapage,
 //! quantizer parameter pages and node pages in one pass, WAL-logging them afterwards as full
 //! page images (see `build_write`). The graph of a large table is built over SQ8 codes (¼ of
-//! the floats' size): once the whole table is read, or as soon as the float vectors outgrow
-//! `maintenance_work_mem`;
-//! only when even the codes do not fit does the graph built so far get written and the
-//! remaining rows inserted one by one through the insert path (slow, bounded memory).
+//! the floats' size). Float vectors that outgrow `maintenance_work_mem` go to a temporary
+//! file; once the table is read they come back as codes trained on the whole table, or,
+//! when even the codes and graph do not fit, the graph is built in overlapping partitions
+//! (`build_parts`). No row goes through the one-row insert path.
 
 use super::build_rows::Rows;
 use super::build_run::{build_pool, progress, PROGRESS_CREATE_IDX_SUBPHASE};
 use super::build_write::{write_header_pages, write_index, Quantizers};
-use super::index::{self, opclass_metric, to_index_space};
-use super::insert::insert_vector;
+use super::index::{opclass_metric, to_index_space};
+use super::build_parts::build_spilled;
+use super::build_spill::SpillFile;
 use super::options::{choose_quantizer, VsagOptions, FINE_AUTO, FINE_NONE, M_AUTO, M_DEFAULT, M_SQ8, QUANTIZER_AUTO, STORAGE_AUTO, STORAGE_CODES};
 use super::pages::BulkWriter;
 use crate::fmgr::error;
@@ -37,18 +38,18 @@ pub const PHASE_GRAPH: i64 = 3;
 pub const PHASE_WRITE: i64 = 4;
 pub const PHASE_GROUP: i64 = 5;
 pub const PHASE_ENCODE: i64 = 6;
-pub const PHASE_INSERT: i64 = 7;
+pub const PHASE_PARTITION: i64 = 8;
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
     let name: &'static std::ffi::CStr = match phase {
         1 => c"initializing",
+        PHASE_PARTITION => c"building partitions",
         PHASE_LOAD => c"loading tuples",
         PHASE_GROUP => c"grouping duplicates",
         PHASE_GRAPH => c"building graph",
         PHASE_ENCODE => c"encoding codes",
         PHASE_WRITE => c"writing pages",
-        PHASE_INSERT => c"inserting remaining tuples",
         _ => return std::ptr::null_mut(),
     };
     name.as_ptr() as *mut _
@@ -220,14 +221,12 @@ pub unsafe fn index_value(cfg_dim: usize, metric: Metric, value: pg_sys::Datum, 
 }
 
 struct BuildState {
-    heap: Relation,
-    index: Relation,
     cfg: BuildConfig,
     rows: Rows,
     pool: rayon::ThreadPool,
     budget: usize,
-    /// Set once the in-memory part has been written; later rows go through the insert path.
-    spilled: bool,
+    /// Set once the float vectors outgrew the budget: every row goes there (see build_spilled).
+    spill: Option<SpillFile>,
     /// Reset after every row (see build_callback).
     row_cxt: PgMemoryContexts,
     indexed: f64,
@@ -266,44 +265,22 @@ unsafe extern "C-unwind" fn build_callback(
         pgrx::itemptr::item_pointer_get_offset_number(tid),
     );
     bs.indexed += 1.0;
-    if bs.spilled {
-        let (index, heap) = (bs.index, bs.heap);
-        bs.row_cxt.switch_to(|_| {
-            let st = index::state(index);
-            insert_vector(index, &st, tid, &v, Some(heap));
-        });
-        bs.row_cxt.reset();
+    if let Some(file) = bs.spill.as_mut() {
+        file.push(tid, &v);
         return;
     }
     bs.rows.push(tid, &v);
     if !bs.over_budget() {
         return;
     }
-    let n = bs.rows.len();
-    // Too few rows to train codes on: such a small budget goes the one-by-one way.
-    if !bs.rows.compressed() && bs.rows.can_compress() && n >= 1000 {
-        pgrx::notice!(
-            "vsag: the vectors no longer fit into maintenance_work_mem after {n} tuples; \
-             compressing them to 8-bit codes trained on those tuples only. \
-             Increase maintenance_work_mem to train the codes on the whole table."
-        );
-        bs.rows.compress(bs.budget, true);
-        // Decide `auto`'s codes now, on these rows: the budget then counts the real m, not
-        // the widest one `auto` might take.
-        bs.cfg.settle_quantizer(&bs.rows.sample);
-        if !bs.over_budget() {
-            return;
-        }
-    }
     pgrx::notice!(
-        "vsag graph no longer fits into maintenance_work_mem after {n} tuples; \
-         the remaining tuples are inserted one by one (much slower). \
-         Increase maintenance_work_mem to speed up builds."
+        "vsag: the vectors no longer fit into maintenance_work_mem after {} tuples; \
+         writing them to a temporary file, to build the graph from 8-bit codes once the table is read. \
+         Increase maintenance_work_mem to build faster.",
+        bs.rows.len()
     );
     let rows = std::mem::replace(&mut bs.rows, Rows::new(bs.cfg.dim));
-    write_index(bs.heap, bs.index, &mut bs.cfg, &bs.pool, rows);
-    progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_INSERT);
-    bs.spilled = true;
+    bs.spill = Some(rows.spill());
 }
 
 unsafe fn wal_log_all(index: Relation) {
@@ -322,13 +299,11 @@ pub unsafe extern "C-unwind" fn ambuild(
     let cfg = build_config(index);
     let dim = cfg.dim;
     let mut bs = BuildState {
-        heap,
-        index,
         cfg,
         rows: Rows::new(dim),
         pool: build_pool(),
         budget: pg_sys::maintenance_work_mem as usize * 1024,
-        spilled: false,
+        spill: None,
         row_cxt: PgMemoryContexts::new("vsag build row"),
         indexed: 0.0,
     };
@@ -343,12 +318,15 @@ pub unsafe extern "C-unwind" fn ambuild(
         &mut bs as *mut BuildState as *mut std::ffi::c_void,
         std::ptr::null_mut(),
     );
-    if !bs.spilled {
-        let mut rows = std::mem::replace(&mut bs.rows, Rows::new(dim));
-        if !rows.compressed() && rows.can_compress() && !bs.cfg.layout.store_vector && rows.len() >= BUILD_OVER_CODES_MIN_ROWS {
-            rows.compress(bs.budget, false);
+    match bs.spill.take() {
+        Some(file) => build_spilled(heap, index, &mut bs.cfg, &bs.pool, file, bs.budget),
+        None => {
+            let mut rows = std::mem::replace(&mut bs.rows, Rows::new(dim));
+            if rows.can_compress() && !bs.cfg.layout.store_vector && rows.len() >= BUILD_OVER_CODES_MIN_ROWS {
+                rows.compress(bs.budget);
+            }
+            write_index(heap, index, &mut bs.cfg, &bs.pool, rows);
         }
-        write_index(heap, index, &mut bs.cfg, &bs.pool, rows);
     }
     wal_log_all(index);
     let mut result = pgrx::PgBox::<pg_sys::IndexBuildResult>::alloc0();

@@ -6,6 +6,7 @@
 //! their error bounds.
 
 use super::build_run::{out_of_memory, reserve};
+use super::build_spill::SpillFile;
 use crate::fmgr::error;
 use pgrx::PgSqlErrorCode;
 use vsag_core::graph::vector_hash;
@@ -14,6 +15,11 @@ use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
 
 /// Rows kept to train and to measure error bounds (as many as fit 1/16 of the budget).
 const SAMPLE_ROWS: usize = 20_000;
+
+/// The exact rows a build keeps as its sample under `budget`.
+pub fn sample_rows(budget: usize, dim: usize) -> usize {
+    SAMPLE_ROWS.min(budget / 16 / (dim * 4)).max(1)
+}
 
 pub struct Rows {
     pub dim: usize,
@@ -125,20 +131,14 @@ impl Rows {
         QuantizerKind::Sq8.code_size(self.dim) < self.dim * 4
     }
 
-    /// Switches to SQ8 codes: keeps an even exact sample (1/16 of `budget` at most, counted
-    /// in it by the caller), trains on it (with `more_rows`, the range widened by a quarter
-    /// on each side, since later rows are encoded unseen), hashes every row, and encodes
-    /// the floats in place (row `i`'s code lands below row `i + 1`'s floats, so nothing
-    /// unread is overwritten), releasing ¾ of the memory.
-    pub fn compress(&mut self, budget: usize, more_rows: bool) {
+    /// Switches to SQ8 codes trained on every row's range: keeps an even exact sample
+    /// (1/16 of `budget` at most, counted in it by the caller), hashes every row, and
+    /// encodes the floats in place (row `i`'s code lands below row `i + 1`'s floats, so
+    /// nothing unread is overwritten), releasing ¾ of the memory.
+    pub fn compress(&mut self, budget: usize) {
         let (n, dim) = (self.len(), self.dim);
-        let keep = SAMPLE_ROWS.min(budget / 16 / (dim * 4)).max(1);
-        self.sample = self.float_sample(keep);
-        // Without more rows to come, the range is every row's: no row is clamped.
-        let trained = match more_rows {
-            true => Sq8::train(dim, &widened_range(&self.sample, dim)),
-            false => Sq8::train(dim, &self.buf),
-        };
+        self.sample = self.float_sample(sample_rows(budget, dim));
+        let trained = Sq8::train(dim, &self.buf);
         let q = trained.unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
         let q = Quantizer::Sq8(q);
         let cs = q.code_size();
@@ -161,21 +161,30 @@ impl Rows {
     }
 }
 
-/// Two rows, the sample's per-dimension minimum and maximum each moved out by a quarter of
-/// the range: training SQ8 on them gives the widened range.
-fn widened_range(sample: &[f32], dim: usize) -> Vec<f32> {
-    let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
-    for r in sample.chunks_exact(dim) {
-        for d in 0..dim {
-            lo[d] = lo[d].min(r[d]);
-            hi[d] = hi[d].max(r[d]);
+impl Rows {
+    /// Moves the (uncompressed) rows into a new temporary file.
+    pub fn spill(self) -> SpillFile {
+        let mut file = SpillFile::new(self.dim);
+        for (i, &tid) in self.tids.iter().enumerate() {
+            file.push(tid, &self.floats()[i * self.dim..(i + 1) * self.dim]);
         }
+        file
     }
-    for d in 0..dim {
-        let w = (hi[d] - lo[d]).max(1e-6) * 0.25;
-        lo[d] -= w;
-        hi[d] += w;
+
+    /// Rows spilled to `file`, read back as SQ8 codes trained on every row's range (the
+    /// build then links the graph over them), with hashes and an even sample of `keep` rows.
+    pub fn load_codes(file: &mut SpillFile, keep: usize) -> Rows {
+        let (n, dim) = (file.len(), file.dim());
+        let (range, sample) = file.survey(keep);
+        let q = Sq8::train(dim, &range).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
+        let q = Quantizer::Sq8(q);
+        let mut rows = Rows::new(dim);
+        reserve(&mut rows.tids, n, "the heap pointers of the rows");
+        reserve(&mut rows.hashes, n, "the row hashes");
+        reserve(&mut rows.buf, (n * q.code_size()).div_ceil(4), "the SQ8 codes of the rows");
+        rows.codes = Some(q);
+        file.for_each(|_, tid, v| rows.push(tid, v));
+        rows.sample = sample;
+        rows
     }
-    lo.extend_from_slice(&hi);
-    lo
 }

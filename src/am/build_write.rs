@@ -15,7 +15,7 @@ use pgrx::pg_sys::{self, Relation};
 use pgrx::PgSqlErrorCode;
 use rayon::prelude::*;
 use vsag_core::graph::{build_memory_estimate_for, build_with, group_by_key, group_identical, BuildInput, Groups};
-use vsag_core::page::{param_chunks, sequential_tid, ItemPointer, MetaPage, NodeMut, MAX_HEAP_TIDS};
+use vsag_core::page::{param_chunks, sequential_tid, ItemPointer, MetaPage, NodeLayout, NodeMut, MAX_HEAP_TIDS};
 use vsag_core::quant::Quantizer;
 
 /// Builds the graph over `rows` and writes the whole index (also used for empty tables).
@@ -37,9 +37,7 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
     let layout = &cfg.layout;
     let quants = Quantizers::train(cfg, &sample);
     let quantizer = &quants.nav;
-    let bound = |q: &Quantizer| if n >= 2 { q.estimate_error_bound(cfg.metric, &sample, 0.999) } else { f32::INFINITY };
-    let error_bound = bound(quantizer);
-    let fine_error_bound = quants.fine.as_ref().map_or(f32::INFINITY, bound);
+    let (error_bound, fine_error_bound) = quants.error_bounds(cfg, &sample, n);
     drop(sample);
 
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GRAPH);
@@ -72,18 +70,11 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
 
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
     progress(PROGRESS_CREATE_IDX_TUPLES_DONE, 0);
-    let (mut meta, params) = quants.meta(cfg);
+    let (meta, params) = quants.meta(cfg);
     let first_node = meta.first_node_block();
     let per_page = layout.tuples_per_page();
     let pos = |i: usize| sequential_tid(first_node, per_page, i);
-    meta.node_count = n as u64;
-    meta.trained_rows = (sample_rows).min(u32::MAX as usize) as u32;
-    meta.error_bound = error_bound;
-    meta.fine_error_bound = fine_error_bound;
-    if n > 0 {
-        meta.set_entry(Some(pos(graph.entry as usize)));
-        meta.insert_block = pos(n - 1).block;
-    }
+    let meta = quants.node_meta(meta, n, graph.entry as usize, sample_rows, (error_bound, fine_error_bound), per_page);
     // Over codes a node that stores its vector reads the exact one back from the table.
     let mut fetch = (layout.store_vector && rows.compressed())
         .then(|| HeapFetch::new(heap, index, &raw mut pg_sys::SnapshotAnyData, cfg.metric));
@@ -105,17 +96,7 @@ pub unsafe fn write_index(heap: Relation, index: Relation, cfg: &mut BuildConfig
         };
         let v = point(&rows, i, &mut buf);
         let vector = layout.store_vector.then(|| exact.as_deref().unwrap_or(v));
-        let own_code: &[u8] = match &quants.fine {
-            Some(f) => {
-                f.encode(v, &mut own);
-                &own
-            }
-            None => code(i),
-        };
-        let mut node = NodeMut::init(layout, &mut tuple, rows.tids[g[0] as usize], vector, own_code);
-        for &r in &g[1..] {
-            node.add_heap_tid(rows.tids[r as usize]);
-        }
+        let mut node = quants.init_node(layout, &mut tuple, &mut own, g.iter().map(|&r| rows.tids[r as usize]), vector, v, code(i));
         let list: Vec<(ItemPointer, Option<&[u8]>)> =
             graph.neighbours[i].iter().map(|&j| (pos(j as usize), Some(code(j as usize)))).collect();
         node.set_neighbours(&list);
@@ -195,6 +176,60 @@ impl Quantizers {
             Quantizer::train(kind, cfg.dim, sample).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")))
         };
         Quantizers { nav: train(cfg.kind), fine: cfg.fine.map(train) }
+    }
+
+    /// `meta` for `n` nodes entered at node `entry`, with the codes' error bounds
+    /// (navigation, own), nodes written in order from the first node block.
+    pub fn node_meta(&self, mut meta: MetaPage, n: usize, entry: usize, trained_rows: usize, bounds: (f32, f32), per_page: usize) -> MetaPage {
+        let first = meta.first_node_block();
+        let pos = |i: usize| sequential_tid(first, per_page, i);
+        meta.node_count = n as u64;
+        meta.trained_rows = trained_rows.min(u32::MAX as usize) as u32;
+        (meta.error_bound, meta.fine_error_bound) = bounds;
+        if n > 0 {
+            meta.set_entry(Some(pos(entry)));
+            meta.insert_block = pos(n - 1).block;
+        }
+        meta
+    }
+
+    /// A node tuple in `tuple` for the rows `tids` (at least one) of vector `v`, without
+    /// neighbours: its own code (the fine quantizer's, encoded into `own`, else `nav_code`)
+    /// and, if the layout stores it, `vector`.
+    pub fn init_node<'a>(
+        &self,
+        layout: &'a NodeLayout,
+        tuple: &'a mut [u8],
+        own: &mut [u8],
+        mut tids: impl Iterator<Item = ItemPointer>,
+        vector: Option<&[f32]>,
+        v: &[f32],
+        nav_code: &[u8],
+    ) -> NodeMut<'a> {
+        let own_code: &[u8] = match &self.fine {
+            Some(f) => {
+                f.encode(v, own);
+                own
+            }
+            None => nav_code,
+        };
+        let first = tids.next().expect("a node has a row");
+        let mut node = NodeMut::init(layout, tuple, first, vector, own_code);
+        for t in tids {
+            node.add_heap_tid(t);
+        }
+        node
+    }
+
+    pub fn nav(&self) -> &Quantizer {
+        &self.nav
+    }
+
+    /// Error bounds of the navigation and own codes measured on `sample` (infinite for
+    /// fewer than two nodes).
+    pub fn error_bounds(&self, cfg: &BuildConfig, sample: &[f32], n: usize) -> (f32, f32) {
+        let bound = |q: &Quantizer| if n >= 2 { q.estimate_error_bound(cfg.metric, sample, 0.999) } else { f32::INFINITY };
+        (bound(&self.nav), self.fine.as_ref().map_or(f32::INFINITY, bound))
     }
 
     /// A metapage describing the format and these quantizers (no nodes, no error bounds

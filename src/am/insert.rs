@@ -17,7 +17,7 @@
 use super::build::index_value;
 use super::index::{self, read_meta, write_meta, IndexState};
 use super::links::{self, Linked};
-use super::pages;
+use super::pages::{self, Wal};
 use super::store::PgStore;
 use pgrx::pg_guard;
 use pgrx::pg_sys::{self, Relation};
@@ -207,14 +207,14 @@ pub unsafe fn insert_vector(index: Relation, st: &Rc<IndexState>, tid: ItemPoint
     }
     // No neighbour took a back-link: the nearest one must, or nothing reaches the node.
     if let (0, Some(nearest)) = (in_edges, first) {
-        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(nearest), ptr, &code) {
+        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(nearest), ptr, &code, Wal::Logged) {
             lost += 1;
         }
     }
     // A copy of full duplicate nodes: pruning keeps few copies in any list, so make sure one
     // of them links to it, or later copies (which join it) would be unreachable too.
     if let Some(&dup) = identical.first() {
-        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(dup), ptr, &code) {
+        if let Linked::HandedOver(Some(_)) = links::link(&mut store, ItemPointer::from_u64(dup), ptr, &code, Wal::Logged) {
             lost += 1;
         }
     }

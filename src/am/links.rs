@@ -2,7 +2,7 @@
 //! another node's only route, and recording what could not be done for VACUUM to repair.
 
 use super::index::write_meta;
-use super::pages;
+use super::pages::{self, Wal};
 use super::store::PgStore;
 use pgrx::pg_sys::Relation;
 use vsag_core::page::{ItemPointer, NodeMut};
@@ -23,7 +23,8 @@ pub enum Linked {
 /// Makes `from` link to `to` (whose navigation code is `to_code`). A full `from` gives up
 /// the farthest neighbour that `to` also links to, so every route through `from` survives
 /// (from → to → it); failing that its last one, which is then handed to `to`.
-pub unsafe fn link(store: &mut PgStore, from: ItemPointer, to: ItemPointer, to_code: &[u8]) -> Linked {
+/// (`wal`: unlogged only while a build writes the index.)
+pub unsafe fn link(store: &mut PgStore, from: ItemPointer, to: ItemPointer, to_code: &[u8], wal: Wal) -> Linked {
     let layout = store.st.layout;
     if from == to {
         return Linked::Unchanged;
@@ -31,7 +32,7 @@ pub unsafe fn link(store: &mut PgStore, from: ItemPointer, to: ItemPointer, to_c
     let to_list: Vec<ItemPointer> = store.with_node(to.to_u64(), |n| n.neighbours().collect()).unwrap_or_default();
     let mut displaced = None;
     let mut result = Linked::Unchanged;
-    pages::modify_item(store.index, from, |b| {
+    pages::modify_item_as(store.index, from, wal, |b| {
         let mut node = NodeMut::new(&layout, b);
         let r = node.as_ref();
         if r.is_deleted() || r.neighbours().any(|p| p == to) {
@@ -60,7 +61,7 @@ pub unsafe fn link(store: &mut PgStore, from: ItemPointer, to: ItemPointer, to_c
     });
     let Some((w, w_code)) = displaced else { return result };
     let mut lost = None;
-    pages::modify_item(store.index, to, |b| {
+    pages::modify_item_as(store.index, to, wal, |b| {
         let mut node = NodeMut::new(&layout, b);
         let r = node.as_ref();
         if r.neighbours().any(|p| p == w) || w == to {

@@ -6,8 +6,10 @@
 //! (metapage, quantizer, metric) that every callback needs.
 
 pub mod build;
+mod build_parts;
 mod build_rows;
 mod build_run;
+mod build_spill;
 mod build_write;
 pub mod cost;
 pub mod heap;

@@ -111,6 +111,29 @@ pub unsafe fn modify_item(index: Relation, ptr: ItemPointer, f: impl FnOnce(&mut
     changed
 }
 
+/// Whether an in-place change is WAL-logged: always, except in a build, which WAL-logs
+/// every page of the new index afterwards.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wal {
+    Logged,
+    Unlogged,
+}
+
+/// [`modify_item`], or (`Wal::Unlogged`) the same change only marked dirty.
+pub unsafe fn modify_item_as(index: Relation, ptr: ItemPointer, wal: Wal, f: impl FnOnce(&mut [u8]) -> bool) -> bool {
+    if wal == Wal::Logged {
+        return modify_item(index, ptr, f);
+    }
+    let buf = read_buffer(index, ptr.block);
+    pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+    let changed = item(pg_sys::BufferGetPage(buf), ptr.offset).is_some_and(f);
+    if changed {
+        pg_sys::MarkBufferDirty(buf);
+    }
+    pg_sys::UnlockReleaseBuffer(buf);
+    changed
+}
+
 /// Runs `f`; if it panics (a Rust bug or a Postgres ERROR raised inside), the generic WAL
 /// record is abandoned before unwinding so no half-built record is ever finished.
 pub unsafe fn guarded<R>(state: *mut pg_sys::GenericXLogState, f: impl FnOnce() -> R) -> R {

@@ -15,7 +15,7 @@
 
 use super::index::{self, read_meta, write_meta};
 use super::links;
-use super::pages::{self, node_items};
+use super::pages::{self, node_items, Wal};
 use super::store::PgStore;
 use super::vacuum::delay_point;
 use pgrx::pg_sys::{self, Relation};
@@ -59,13 +59,13 @@ impl VectorCache {
 }
 
 /// One bit per possible node slot (block, offset).
-struct SlotBits {
+pub(super) struct SlotBits {
     bits: Vec<u64>,
     per_page: usize,
 }
 
 impl SlotBits {
-    fn new(nblocks: u32, per_page: usize) -> Self {
+    pub(super) fn new(nblocks: u32, per_page: usize) -> Self {
         SlotBits { bits: vec![0; (nblocks as usize * per_page).div_ceil(64)], per_page }
     }
     fn slot(&self, id: u64) -> Option<usize> {
@@ -74,14 +74,14 @@ impl SlotBits {
         (off >= 1 && off <= self.per_page).then(|| p.block as usize * self.per_page + off - 1)
     }
     /// Sets the bit; false if it was set already (or the slot is out of range).
-    fn insert(&mut self, id: u64) -> bool {
+    pub(super) fn insert(&mut self, id: u64) -> bool {
         let Some(s) = self.slot(id) else { return false };
         let Some(w) = self.bits.get_mut(s / 64) else { return false };
         let was = *w & (1 << (s % 64)) != 0;
         *w |= 1 << (s % 64);
         !was
     }
-    fn contains(&self, id: u64) -> bool {
+    pub(super) fn contains(&self, id: u64) -> bool {
         self.slot(id).and_then(|s| self.bits.get(s / 64).map(|w| w & (1 << (s % 64)) != 0)).unwrap_or(false)
     }
 }
@@ -225,24 +225,40 @@ pub unsafe fn repair(index: Relation, strategy: pg_sys::BufferAccessStrategy) ->
     });
     pg_sys::FreeSpaceMapVacuum(index);
 
-    // Relink each unreachable live node from the nearest reachable one.
+    out.relinked = relink_orphans(&mut store, entry, orphans, &mut seen, &blocked, Wal::Logged);
+    finish(index, pending, out)
+}
+
+/// Links each of `orphans` that is still outside `seen` from the nearest node in `seen` a
+/// search from `entry` finds, then marks all it reaches (so one link per unreachable
+/// part). Returns how many links were made.
+pub(super) unsafe fn relink_orphans(
+    store: &mut PgStore,
+    entry: u64,
+    orphans: Vec<u64>,
+    seen: &mut SlotBits,
+    blocked: &impl Fn(&u64) -> bool,
+    wal: Wal,
+) -> u64 {
+    let st = store.st.clone();
+    let mut relinked = 0;
     for u in orphans {
         if seen.contains(u) {
             continue;
         }
         let Some((v, code)) = store.node_vector_and_code(u) else { continue };
         let mut search = SearchState::new(st.prepare(&v), entry);
-        search.run(&mut store, st.ef_construction);
-        let from = search.next_batch(&mut store, st.ef_construction).into_iter().find(|(id, _)| *id != u && seen.contains(*id));
+        search.run(store, st.ef_construction);
+        let from = search.next_batch(store, st.ef_construction).into_iter().find(|(id, _)| *id != u && seen.contains(*id));
         if let Some((from, _)) = from {
-            links::link(&mut store, ItemPointer::from_u64(from), ItemPointer::from_u64(u), &code);
-            out.relinked += 1;
+            links::link(store, ItemPointer::from_u64(from), ItemPointer::from_u64(u), &code, wal);
+            relinked += 1;
             seen.insert(u);
-            walk(&mut store, &mut seen, vec![u], &blocked);
+            walk(store, seen, vec![u], blocked);
         }
         pgrx::check_for_interrupts!();
     }
-    finish(index, pending, out)
+    relinked
 }
 
 fn finish(index: Relation, pending: u64, out: Repaired) -> Repaired {
@@ -252,7 +268,7 @@ fn finish(index: Relation, pending: u64, out: Repaired) -> Repaired {
 }
 
 /// Marks everything reachable from `stack` in `seen`, not expanding `blocked` nodes.
-fn walk(store: &mut PgStore, seen: &mut SlotBits, mut stack: Vec<u64>, blocked: &impl Fn(&u64) -> bool) {
+pub(super) fn walk(store: &mut PgStore, seen: &mut SlotBits, mut stack: Vec<u64>, blocked: &impl Fn(&u64) -> bool) {
     while let Some(id) = stack.pop() {
         if blocked(&id) {
             continue;

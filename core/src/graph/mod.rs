@@ -9,6 +9,7 @@ mod build;
 pub mod dedup;
 pub mod memstore;
 mod points;
+pub mod partition;
 pub mod prune;
 pub mod search;
 pub mod visited;
