@@ -23,7 +23,7 @@ use pgrx::pg_sys::{self, Relation};
 use pgrx::PgSqlErrorCode;
 use rayon::prelude::*;
 use vsag_core::distance::l2_squared;
-use vsag_core::graph::partition::{assign, interleave, kmeans, partition_count, ranked_centroids};
+use vsag_core::graph::partition::{assign, interleave, kmeans, pack, partition_count, primary_sizes, ranked_centroids};
 use vsag_core::graph::{build_memory_estimate_for, build_with, group_by_key, vector_hash, BuildInput, Groups};
 use vsag_core::page::{sequential_tid, ItemPointer, NodeLayout, NodeMut, NodeRef, MAX_HEAP_TIDS};
 use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
@@ -31,6 +31,8 @@ use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
 /// No partition is made smaller than this, whatever the budget (the bookkeeping of a huge
 /// table at a tiny `maintenance_work_mem` then overruns it, with a NOTICE).
 const MIN_PARTITION: usize = 2_000;
+/// k-means clusters per partition.
+const CLUSTERS_PER_PARTITION: usize = 4;
 /// Lloyd iterations for the partition centroids (the sample is small; balance comes from
 /// the capacity-bounded assignment, not from converged centroids).
 const KMEANS_ITERS: usize = 8;
@@ -38,34 +40,41 @@ const KMEANS_ITERS: usize = 8;
 /// Builds the index from the rows in `file` within `budget` bytes.
 pub unsafe fn build_spilled(heap: Relation, index: Relation, cfg: &mut BuildConfig, pool: &rayon::ThreadPool, mut file: SpillFile, budget: usize) {
     let (rows, dim) = (file.len(), cfg.dim);
-    let keep = sample_rows(budget, dim);
+    let (range, sample) = file.survey(sample_rows(budget, dim));
+    // `auto` settles its codes (and m) on the sample first, so the estimate counts the real m.
+    cfg.settle_quantizer(&sample);
     let code_row = QuantizerKind::Sq8.code_size(dim) + std::mem::size_of::<ItemPointer>() + 8;
     let threads = pool.current_num_threads();
     // A table no bigger than the smallest partition is built in one piece whatever the
     // budget (at a few MB the per-thread scratch alone exceeds it).
-    let fits = build_memory_estimate_for(rows, code_row, cfg.m_upper(), threads) + keep * dim * 4 <= budget;
+    let fits = build_memory_estimate_for(rows, code_row, cfg.params.m, threads) + sample.len() * 4 <= budget;
     if fits || rows <= MIN_PARTITION {
-        let rows = Rows::load_codes(&mut file, keep);
+        let rows = Rows::load_codes(&mut file, &range, sample);
         file.close();
         write_index(heap, index, cfg, pool, rows);
         return;
     }
-    build_partitioned(index, cfg, pool, file, budget, keep);
+    build_partitioned(index, cfg, pool, file, budget, &range, sample);
     index::forget(index);
 }
 
-unsafe fn build_partitioned(index: Relation, cfg: &mut BuildConfig, pool: &rayon::ThreadPool, mut file: SpillFile, budget: usize, keep: usize) {
+unsafe fn build_partitioned(
+    index: Relation,
+    cfg: &BuildConfig,
+    pool: &rayon::ThreadPool,
+    mut file: SpillFile,
+    budget: usize,
+    range: &[f32],
+    sample: Vec<f32>,
+) {
     let (n_rows, dim) = (file.len(), cfg.dim);
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_GROUP);
-    let (range, sample) = file.survey(keep);
     let (tids, groups) = group_spilled(pool, &mut file);
     let n = groups.len();
-    cfg.settle_quantizer(&sample);
-    let cfg = &*cfg;
     let layout = &cfg.layout;
     let quants = Quantizers::train(cfg, &sample);
     let bounds = quants.error_bounds(cfg, &sample, n);
-    let codes_q = Sq8::train(dim, &range).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
+    let codes_q = Sq8::train(dim, range).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
     let codes_q = Quantizer::Sq8(codes_q);
     let mut node_of_row = alloc_vec(n_rows, u32::MAX, "the node of each row");
     for (g, members) in groups.iter().enumerate() {
@@ -100,10 +109,10 @@ unsafe fn build_partitioned(index: Relation, cfg: &mut BuildConfig, pool: &rayon
          Increase maintenance_work_mem to build it in one (faster)."
     );
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_PARTITION);
-    let centroids = run_parallel(pool, |_| kmeans(&sample, dim, k, KMEANS_ITERS));
-    let k = centroids.len() / dim;
-    let cap = cap.max((n * 2).div_ceil(k));
-    let (assigned, entry) = assign_nodes(pool, &mut file, &node_of_row, &centroids, dim, cap, &sample);
+    // Several clusters per partition, so the packing can balance the partitions.
+    let clusters = (k * CLUSTERS_PER_PARTITION).min(sample.len() / dim / 16).max(k);
+    let centroids = run_parallel(pool, |_| kmeans(&sample, dim, clusters, KMEANS_ITERS));
+    let (assigned, entry) = assign_nodes(pool, &mut file, &node_of_row, &centroids, dim, k, cap, &sample);
 
     // The node tuples, in node order, without neighbours.
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_WRITE);
@@ -136,6 +145,7 @@ unsafe fn build_partitioned(index: Relation, cfg: &mut BuildConfig, pool: &rayon
 
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_PARTITION);
     for p in 0..k as u32 {
+        let t0 = std::time::Instant::now();
         let (mut members, mut codes, mut navs) = (Vec::new(), Vec::new(), Vec::new());
         let mut code = vec![0u8; codes_q.code_size()];
         file.for_each(|r, _, v| {
@@ -159,6 +169,7 @@ unsafe fn build_partitioned(index: Relation, cfg: &mut BuildConfig, pool: &rayon
         let graph = run_parallel(pool, |sh| build_with(input, dim, &part_params, &sh.abort, &mut |d, t| sh.report(d, t)));
         let Ok(graph) = graph else { error(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, "vsag: build cancelled") };
         drop(codes);
+        let t1 = t0.elapsed();
         for (i, &g) in members.iter().enumerate() {
             let list: Vec<(ItemPointer, Option<&[u8]>)> = graph.neighbours[i]
                 .iter()
@@ -169,6 +180,12 @@ unsafe fn build_partitioned(index: Relation, cfg: &mut BuildConfig, pool: &rayon
                 pgrx::check_for_interrupts!();
             }
         }
+        pgrx::debug1!(
+            "vsag: partition {p} of {k}: {} nodes, read and graph {:.1} s, lists {:.1} s",
+            members.len(),
+            t1.as_secs_f64(),
+            (t0.elapsed() - t1).as_secs_f64()
+        );
     }
     file.close();
     relink_unreachable(index, n, entry, pos);
@@ -250,44 +267,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().rev().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
-/// Each node's two partitions (ranked by centroid distance, capacity `cap` each; a node
-/// that finds no room goes to its nearest partitions regardless), and the entry point: the
-/// node nearest the sample's mean.
-unsafe fn assign_nodes(
+/// Calls `f(node, clusters ranked nearest first, squared distance to the sample's mean)`
+/// for every node in order (the rankings computed in parallel, a chunk at a time).
+unsafe fn rank_nodes(
     pool: &rayon::ThreadPool,
     file: &mut SpillFile,
     node_of_row: &[u32],
     centroids: &[f32],
-    dim: usize,
-    cap: usize,
-    sample: &[f32],
-) -> (Vec<[u32; 2]>, usize) {
-    let k = centroids.len() / dim;
-    let mut mean = vec![0f64; dim];
-    for r in sample.chunks_exact(dim) {
-        mean.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64);
-    }
-    let rows = (sample.len() / dim).max(1) as f64;
-    let mean: Vec<f32> = mean.iter().map(|&s| (s / rows) as f32).collect();
-    let n = node_of_row.iter().filter(|&&g| g != u32::MAX).count();
-    let mut assigned = alloc_vec(n, [0u32; 2], "the partitions of each node");
-    let mut sizes = vec![0u32; k];
-    let mut entry = (f32::INFINITY, 0usize);
+    mean: &[f32],
+    mut f: impl FnMut(u32, &[u32], f32),
+) {
     const CHUNK: usize = 4096;
+    let dim = mean.len();
     let (mut batch, mut ids) = (Vec::with_capacity(CHUNK * dim), Vec::with_capacity(CHUNK));
     let mut flush = |batch: &mut Vec<f32>, ids: &mut Vec<u32>| {
         let ranked: Vec<(Vec<u32>, f32)> =
-            pool.install(|| batch.par_chunks(dim).map(|v| (ranked_centroids(v, centroids, dim), l2_squared(v, &mean))).collect());
+            pool.install(|| batch.par_chunks(dim).map(|v| (ranked_centroids(v, centroids, dim), l2_squared(v, mean))).collect());
         for (&g, (ranks, d)) in ids.iter().zip(ranked) {
-            let fallback = [ranks[0], ranks[1.min(ranks.len() - 1)]];
-            let parts = assign(&ranks, &mut sizes, cap as u32).unwrap_or_else(|| {
-                sizes[fallback[0] as usize] += 1;
-                fallback
-            });
-            assigned[g as usize] = parts;
-            if d < entry.0 {
-                entry = (d, g as usize);
-            }
+            f(g, &ranks, d);
         }
         batch.clear();
         ids.clear();
@@ -303,6 +300,41 @@ unsafe fn assign_nodes(
         }
     });
     flush(&mut batch, &mut ids);
+}
+
+/// Each node's two partitions and the entry point (the node nearest the sample's mean).
+/// Clusters are packed into `k` partitions by their sizes (a first pass counts them); a
+/// second pass assigns every node (see `partition::assign`).
+unsafe fn assign_nodes(
+    pool: &rayon::ThreadPool,
+    file: &mut SpillFile,
+    node_of_row: &[u32],
+    centroids: &[f32],
+    dim: usize,
+    k: usize,
+    cap: usize,
+    sample: &[f32],
+) -> (Vec<[u32; 2]>, usize) {
+    let kc = centroids.len() / dim;
+    let mut mean = vec![0f64; dim];
+    for r in sample.chunks_exact(dim) {
+        mean.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64);
+    }
+    let rows = (sample.len() / dim).max(1) as f64;
+    let mean: Vec<f32> = mean.iter().map(|&s| (s / rows) as f32).collect();
+    let mut counts = vec![0u32; kc];
+    rank_nodes(pool, file, node_of_row, centroids, &mean, |_, ranks, _| counts[ranks[0] as usize] += 1);
+    let bin_of = pack(&counts, k);
+    let n = node_of_row.iter().filter(|&&g| g != u32::MAX).count();
+    let mut assigned = alloc_vec(n, [0u32; 2], "the partitions of each node");
+    let mut sizes = primary_sizes(&counts, &bin_of, k);
+    let mut entry = (f32::INFINITY, 0usize);
+    rank_nodes(pool, file, node_of_row, centroids, &mean, |g, ranks, d| {
+        assigned[g as usize] = assign(ranks, &bin_of, &mut sizes, cap as u32);
+        if d < entry.0 {
+            entry = (d, g as usize);
+        }
+    });
     (assigned, entry.1)
 }
 

@@ -172,11 +172,11 @@ impl Rows {
     }
 
     /// Rows spilled to `file`, read back as SQ8 codes trained on every row's range (the
-    /// build then links the graph over them), with hashes and an even sample of `keep` rows.
-    pub fn load_codes(file: &mut SpillFile, keep: usize) -> Rows {
+    /// build then links the graph over them), with hashes; `range` and `sample` from
+    /// [`SpillFile::survey`].
+    pub fn load_codes(file: &mut SpillFile, range: &[f32], sample: Vec<f32>) -> Rows {
         let (n, dim) = (file.len(), file.dim());
-        let (range, sample) = file.survey(keep);
-        let q = Sq8::train(dim, &range).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
+        let q = Sq8::train(dim, range).unwrap_or_else(|e| error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("vsag: {e}")));
         let q = Quantizer::Sq8(q);
         let mut rows = Rows::new(dim);
         reserve(&mut rows.tids, n, "the heap pointers of the rows");

@@ -76,10 +76,12 @@ def main():
     try:
         with cl.connect() as c:
             fill(c)
-        # Each phase of a float build (1 GB), and the graph phase over SQ8 codes (20 MB: the
-        # 15 MB of floats plus the graph do not fit, the codes do).
+        # Each phase of a float build (1 GB), the graph phase over SQ8 codes (20 MB: the
+        # 15 MB of floats plus the graph do not fit, the codes do), and a build in
+        # partitions (4 MB: not even the codes and graph fit).
         cases = [("loading tuples", "1GB"), ("grouping duplicates", "1GB"), ("building graph", "1GB"),
-                 ("encoding codes", "1GB"), ("writing pages", "1GB"), ("building graph", "20MB")]
+                 ("encoding codes", "1GB"), ("writing pages", "1GB"), ("building graph", "20MB"),
+                 ("building partitions", "4MB")]
         for phase, mwm in cases:
             seen, at, out, ok_after, left = build_and_cancel(cl, phase, mwm)
             if seen is None:

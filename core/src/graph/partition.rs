@@ -1,8 +1,10 @@
-//! Partition–build–merge for tables whose graph does not fit in memory (DiskANN's recipe):
-//! k-means centroids from a sample, every point assigned to its two nearest partitions that
-//! still have room, one in-memory graph per partition, and each point's final list
-//! interleaved from the lists of its two partitions. The overlap is what joins the
-//! partitions into one graph: a point in two partitions links into both.
+//! Partition–build–merge for tables whose graph does not fit in memory (after DiskANN):
+//! k-means clusters from a sample (several per partition), packed into balanced
+//! partitions; every point joins the partition of its nearest cluster and the next
+//! partition along its ranking of clusters that has room; one in-memory graph per
+//! partition, and each point's final list joined from its two partitions' lists. The
+//! overlap is what joins the partitions into one graph: a point in two partitions links
+//! into both.
 
 use crate::distance::l2_squared;
 use rayon::prelude::*;
@@ -93,31 +95,46 @@ pub fn ranked_centroids(p: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
     d.into_iter().map(|(_, c)| c).collect()
 }
 
-/// Capacity-bounded assignment: the first `PARTITIONS_PER_POINT` partitions of `ranked`
-/// (nearest first) with fewer than `cap` points, counted in `sizes`. Returns them (the
-/// second equals the first when only one partition exists); None if none has room.
-pub fn assign(ranked: &[u32], sizes: &mut [u32], cap: u32) -> Option<[u32; PARTITIONS_PER_POINT]> {
-    let mut out = [u32::MAX; PARTITIONS_PER_POINT];
-    let mut n = 0;
-    for &c in ranked {
-        if sizes[c as usize] < cap {
-            out[n] = c;
-            n += 1;
-            if n == PARTITIONS_PER_POINT {
-                break;
-            }
+/// Packs clusters of `sizes` points into `bins` partitions, largest first into the
+/// emptiest (LPT): returns each cluster's partition.
+pub fn pack(sizes: &[u32], bins: usize) -> Vec<u32> {
+    let bins = bins.max(1);
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&c| (std::cmp::Reverse(sizes[c]), c));
+    let mut load = vec![0u64; bins];
+    let mut bin_of = vec![0u32; sizes.len()];
+    for c in order {
+        let b = (0..bins).min_by_key(|&b| (load[b], b)).unwrap_or(0);
+        load[b] += sizes[c] as u64;
+        bin_of[c] = b as u32;
+    }
+    bin_of
+}
+
+/// A point's partitions from its clusters ranked nearest first: always its nearest
+/// cluster's (`bin_of`; `sizes` already counts every point there), then the next
+/// different partition along the ranking with fewer than `cap` points (its neighbours
+/// across the nearest cluster boundary), counted in `sizes`. The second equals the first
+/// when no other partition has room.
+pub fn assign(ranked: &[u32], bin_of: &[u32], sizes: &mut [u32], cap: u32) -> [u32; PARTITIONS_PER_POINT] {
+    let first = bin_of[ranked[0] as usize];
+    for &c in &ranked[1..] {
+        let b = bin_of[c as usize];
+        if b != first && sizes[b as usize] < cap {
+            sizes[b as usize] += 1;
+            return [first, b];
         }
     }
-    if n == 0 {
-        return None;
+    [first, first]
+}
+
+/// Points per partition when every point is in its nearest cluster's partition only.
+pub fn primary_sizes(cluster_sizes: &[u32], bin_of: &[u32], bins: usize) -> Vec<u32> {
+    let mut sizes = vec![0u32; bins];
+    for (c, &n) in cluster_sizes.iter().enumerate() {
+        sizes[bin_of[c] as usize] += n;
     }
-    for slot in n..PARTITIONS_PER_POINT {
-        out[slot] = out[0];
-    }
-    for &c in &out[..n] {
-        sizes[c as usize] += 1;
-    }
-    Some(out)
+    sizes
 }
 
 /// A point's list from two partitions' lists (each in selection order, nearest first):
@@ -141,7 +158,7 @@ pub fn interleave<T: PartialEq + Copy>(a: &[T], b: &[T], m: usize, own: T) -> Ve
 }
 
 /// Partitions for `n` points when one partition may hold `cap`: every point twice, with a
-/// quarter's slack so the capacity-bounded assignment always finds room near each point.
+/// quarter's slack so the capacity-bounded assignment finds room near each point.
 pub fn partition_count(n: usize, cap: usize) -> usize {
     (n * PARTITIONS_PER_POINT * 5).div_ceil(cap.max(1) * 4).max(2)
 }
@@ -176,15 +193,33 @@ mod tests {
     }
 
     #[test]
-    fn assign_respects_capacity_and_takes_two() {
-        let mut sizes = vec![0u32; 3];
-        assert_eq!(assign(&[2, 0, 1], &mut sizes, 1), Some([2, 0]));
-        assert_eq!(assign(&[2, 0, 1], &mut sizes, 1), Some([1, 1]));
-        assert_eq!(sizes, vec![1, 1, 1]);
-        assert_eq!(assign(&[2, 0, 1], &mut sizes, 1), None);
-        let mut one = vec![0u32; 1];
-        assert_eq!(assign(&[0], &mut one, 5), Some([0, 0]));
-        assert_eq!(one, vec![1]);
+    fn assign_keeps_the_nearest_and_adds_one_with_room() {
+        // Clusters 0, 1 in partition 0; cluster 2 in partition 1; cluster 3 in partition 2.
+        let bin_of = [0, 0, 1, 2];
+        let mut sizes = primary_sizes(&[1, 1, 0, 0], &bin_of, 3);
+        assert_eq!(sizes, vec![2, 0, 0]);
+        assert_eq!(assign(&[0, 1, 2, 3], &bin_of, &mut sizes, 1), [0, 1]);
+        // Partition 1 is full: the next one along the ranking.
+        assert_eq!(assign(&[1, 0, 2, 3], &bin_of, &mut sizes, 1), [0, 2]);
+        assert_eq!(assign(&[1, 0, 2, 3], &bin_of, &mut sizes, 1), [0, 0]);
+        // Nothing else has room: the nearest partition only.
+        assert_eq!(assign(&[3, 0], &bin_of, &mut sizes, 1), [2, 2]);
+        assert_eq!(sizes, vec![2, 1, 1]);
+        // Room is counted for the second partition only.
+        assert_eq!(assign(&[3, 0], &bin_of, &mut sizes, 3), [2, 0]);
+        assert_eq!(sizes, vec![3, 1, 1]);
+    }
+
+    #[test]
+    fn pack_balances_largest_first() {
+        let bin_of = pack(&[10, 1, 9, 2, 8], 2);
+        let mut load = [0u32; 2];
+        for (c, &b) in bin_of.iter().enumerate() {
+            load[b as usize] += [10, 1, 9, 2, 8][c];
+        }
+        // LPT is within 4/3 - 1/6 of the best split (15 / 15).
+        assert_eq!(load[0] + load[1], 30);
+        assert!(load.iter().all(|&l| l <= 17), "{load:?}");
     }
 
     #[test]
