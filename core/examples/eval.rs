@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p vsag-core --example eval -- [--metric cosine|l2|ip] [--m 32]
 //!     [--efc 128] [--alpha 1.2] [--two-pass] [--redundancy 0,0.5] [--efs 10,20,40,80,120,200]
-//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--build-codes] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--patience P] [--data /work/shared/data/minilm-100k]
+//!     [--quantizer sq8|sq4|bit] [--fine sq4|sq8] [--build-codes] [--partitions K [--part-m M] [--primary-per-secondary R]] [--rerank ef|N] [--storage full,codes] [--bound X] [--n N] [--patience P] [--data /work/shared/data/minilm-100k]
 //!
 //! Each row runs every query twice: re-ranking all `rerank` candidates exactly, then the
 //! selective re-rank (`next_batch_selective`, same candidates, precision filter with the
@@ -146,7 +146,18 @@ fn main() {
         .collect();
     // --build-codes: link SQ8 codes (trained on the even sample) instead of the floats, as
     // the in-database build does for tables of 10,000+ rows (it trains on every row's range).
-    let g = if args.iter().any(|a| a == "--build-codes") {
+    // --partitions K: partition-build-merge over SQ8 codes, as ambuild does when even the
+    // codes and graph do not fit maintenance_work_mem (K partitions, each node in two).
+    let parts = num("--partitions", 0.0) as usize;
+    let g = if parts > 0 {
+        println!("building in {parts} partitions over SQ8 codes");
+        use vsag_core::graph::partition::{build_in_partitions, JoinPolicy};
+        let mut policy = JoinPolicy::for_m(params.m);
+        policy.part_m = num("--part-m", policy.part_m as f64) as usize;
+        policy.primary_per_secondary = num("--primary-per-secondary", 1.0) as usize;
+        println!("{policy:?}");
+        build_in_partitions(&base, dim, &sample, parts, &params, policy)
+    } else if args.iter().any(|a| a == "--build-codes") {
         let q = Quantizer::train(QuantizerKind::Sq8, dim, &sample).unwrap();
         let mut codes = Vec::with_capacity(n * q.code_size());
         base.chunks_exact(dim).for_each(|v| codes.extend(q.encode_vec(v)));

@@ -1,10 +1,11 @@
 //! The end of a build whose float vectors outgrew `maintenance_work_mem` (they wait in a
 //! temporary file, see `build_spill`). If SQ8 codes and the graph fit, the rows come back
 //! as codes and the usual in-memory build follows. Otherwise the graph is built by
-//! partition–build–merge (DiskANN's recipe, `vsag_core::graph::partition`): k-means on the
-//! sample, each node in its two nearest partitions that have room, one in-memory graph per
-//! partition (over SQ8 codes, in parallel), and each node's final list interleaved from
-//! its two partitions' lists. The node tuples are written first without neighbours; each
+//! partition–build–merge (`vsag_core::graph::partition`, whose `build_in_partitions` is
+//! the same algorithm in memory): k-means clusters on the sample packed into partitions,
+//! each node in its nearest cluster's partition and one more, one in-memory graph per
+//! partition (over SQ8 codes, in parallel), and each node's final list joined from its
+//! two partitions' lists. The node tuples are written first without neighbours; each
 //! partition then fills in its members' lists in shared buffers (WAL-logged with the rest
 //! of the index as full page images at the end of the build). Memory: one partition, plus
 //! about 24 bytes of bookkeeping per row.
@@ -23,7 +24,9 @@ use pgrx::pg_sys::{self, Relation};
 use pgrx::PgSqlErrorCode;
 use rayon::prelude::*;
 use vsag_core::distance::l2_squared;
-use vsag_core::graph::partition::{assign, interleave, kmeans, pack, partition_count, primary_sizes, ranked_centroids};
+use vsag_core::graph::partition::{
+    assign, cluster_count, kmeans, pack, partition_count, primary_sizes, ranked_centroids, JoinPolicy, KMEANS_ITERS,
+};
 use vsag_core::graph::{build_memory_estimate_for, build_with, group_by_key, vector_hash, BuildInput, Groups};
 use vsag_core::page::{sequential_tid, ItemPointer, NodeLayout, NodeMut, NodeRef, MAX_HEAP_TIDS};
 use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
@@ -31,11 +34,6 @@ use vsag_core::quant::{Quantizer, QuantizerKind, Sq8};
 /// No partition is made smaller than this, whatever the budget (the bookkeeping of a huge
 /// table at a tiny `maintenance_work_mem` then overruns it, with a NOTICE).
 const MIN_PARTITION: usize = 2_000;
-/// k-means clusters per partition.
-const CLUSTERS_PER_PARTITION: usize = 4;
-/// Lloyd iterations for the partition centroids (the sample is small; balance comes from
-/// the capacity-bounded assignment, not from converged centroids).
-const KMEANS_ITERS: usize = 8;
 
 /// Builds the index from the rows in `file` within `budget` bytes.
 pub unsafe fn build_spilled(heap: Relation, index: Relation, cfg: &mut BuildConfig, pool: &rayon::ThreadPool, mut file: SpillFile, budget: usize) {
@@ -81,11 +79,8 @@ unsafe fn build_partitioned(
         node_of_row[members[0] as usize] = g as u32;
     }
 
-    // Each partition links its nodes to half of m, so the two lists of a node fit its m
-    // slots whole: truncating them would cut the long edges their prune keeps last, and
-    // with them the routes between partitions.
-    let mut part_params = cfg.params.clone();
-    part_params.m = cfg.params.m.div_ceil(2);
+    let policy = JoinPolicy::for_m(cfg.params.m);
+    let part_params = policy.params(&cfg.params);
     // Partition size: what one partition's codes and graph may take of the budget left.
     let threads = pool.current_num_threads();
     let (m, nav_cs) = (part_params.m, quants.nav().code_size());
@@ -109,8 +104,7 @@ unsafe fn build_partitioned(
          Increase maintenance_work_mem to build it in one (faster)."
     );
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_PARTITION);
-    // Several clusters per partition, so the packing can balance the partitions.
-    let clusters = (k * CLUSTERS_PER_PARTITION).min(sample.len() / dim / 16).max(k);
+    let clusters = cluster_count(k, sample.len() / dim);
     let centroids = run_parallel(pool, |_| kmeans(&sample, dim, clusters, KMEANS_ITERS));
     let (assigned, entry) = assign_nodes(pool, &mut file, &node_of_row, &centroids, dim, k, cap, &sample);
 
@@ -175,7 +169,7 @@ unsafe fn build_partitioned(
                 .iter()
                 .map(|&j| (pos(members[j as usize] as usize), inline.then(|| &navs[j as usize * nav_cs..(j as usize + 1) * nav_cs])))
                 .collect();
-            link(index, layout, pos(g as usize), &list);
+            link(index, layout, pos(g as usize), &list, &policy, assigned[g as usize][0] == p);
             if i % 1024 == 0 {
                 pgrx::check_for_interrupts!();
             }
@@ -338,23 +332,18 @@ unsafe fn assign_nodes(
     (assigned, entry.1)
 }
 
-/// Sets the list of the node at `at` to `new` if it has none yet, else to the interleaving
-/// of its list and `new` (each entry keeps the inline code it came with).
-unsafe fn link(index: Relation, layout: &NodeLayout, at: ItemPointer, new: &[(ItemPointer, Option<&[u8]>)]) {
+/// Joins `new` (from the node's own partition if `primary`) into the list of the node at
+/// `at` (`JoinPolicy::merge`; each entry keeps the inline code it came with).
+unsafe fn link(index: Relation, layout: &NodeLayout, at: ItemPointer, new: &[(ItemPointer, Option<&[u8]>)], policy: &JoinPolicy, primary: bool) {
     modify_item_as(index, at, Wal::Unlogged, |bytes| {
         let old = NodeRef::new(layout, bytes);
-        if old.degree() == 0 {
-            NodeMut::new(layout, bytes).set_neighbours(new);
-            return true;
-        }
         let kept: Vec<(ItemPointer, Option<Vec<u8>>)> =
             (0..old.degree()).map(|i| (old.neighbour(i), old.inline_code(i).map(<[u8]>::to_vec))).collect();
         let a: Vec<ItemPointer> = kept.iter().map(|e| e.0).collect();
         let b: Vec<ItemPointer> = new.iter().map(|e| e.0).collect();
-        let merged = interleave(&a, &b, layout.m, at);
-        let list: Vec<(ItemPointer, Option<&[u8]>)> = merged
-            .iter()
-            .map(|&p| match kept.iter().find(|e| e.0 == p) {
+        let list: Vec<(ItemPointer, Option<&[u8]>)> = policy.merge(&a, &b, primary, layout.m, at)
+            .into_iter()
+            .map(|p| match kept.iter().find(|e| e.0 == p) {
                 Some(e) => (p, e.1.as_deref()),
                 None => *new.iter().find(|e| e.0 == p).expect("merged from the two lists"),
             })

@@ -6,11 +6,60 @@
 //! overlap is what joins the partitions into one graph: a point in two partitions links
 //! into both.
 
+use super::{build_with, BuildInput, BuildParams, Graph};
 use crate::distance::l2_squared;
+use crate::quant::{Quantizer, QuantizerKind};
 use rayon::prelude::*;
+use std::sync::atomic::AtomicBool;
 
 /// Partitions each point joins.
 pub const PARTITIONS_PER_POINT: usize = 2;
+/// k-means clusters per partition (so the packing can balance the partitions).
+pub const CLUSTERS_PER_PARTITION: usize = 4;
+/// Lloyd iterations for the clusters (the sample is small; balance comes from the packing
+/// and the capacity-bounded second assignment, not from converged centroids).
+pub const KMEANS_ITERS: usize = 8;
+
+/// Clusters for `parts` partitions from a sample of `sample_rows` (at least 16 rows each).
+pub fn cluster_count(parts: usize, sample_rows: usize) -> usize {
+    (parts * CLUSTERS_PER_PARTITION).min(sample_rows / 16).max(parts)
+}
+
+/// How a point's two lists are made and joined: each partition's graph has degree
+/// `part_m`, and the joined list takes `primary_per_secondary` entries of the list from the
+/// point's own (nearest cluster's) partition for each one of the other's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinPolicy {
+    pub part_m: usize,
+    pub primary_per_secondary: usize,
+}
+
+impl JoinPolicy {
+    /// Two thirds of the degree per partition, joined two of the own partition's entries
+    /// per one of the other's: the own list fills two thirds of `m`, the other's the rest
+    /// (its first entries: the nearest across the boundary, and the routes between
+    /// partitions). Core `eval --partitions 8` on 100k × 128-d clusters, m 40: recall@10 at
+    /// ef_search 10 / 40 0.758 / 0.976, against 0.689 / 0.958 with half the degree each,
+    /// alternately, and 0.806 / 0.986 unpartitioned; build 18.5 s against 15.2 s.
+    pub fn for_m(m: usize) -> JoinPolicy {
+        JoinPolicy { part_m: (2 * m).div_ceil(3), primary_per_secondary: 2 }
+    }
+
+    /// Build parameters of one partition's graph.
+    pub fn params(&self, params: &BuildParams) -> BuildParams {
+        BuildParams { m: self.part_m.min(params.m), ..params.clone() }
+    }
+
+    /// A point's list after one more partition's `new` list (`new_is_primary`: from the
+    /// point's own partition): `new` if it has none yet, else the two joined.
+    pub fn merge<T: PartialEq + Copy>(&self, old: &[T], new: &[T], new_is_primary: bool, m: usize, own: T) -> Vec<T> {
+        if old.is_empty() {
+            return new.iter().copied().filter(|&x| x != own).take(m).collect();
+        }
+        let (p, s) = if new_is_primary { (new, old) } else { (old, new) };
+        interleave(p, s, self.primary_per_secondary, m, own)
+    }
+}
 
 /// `k` centroids (row-major) of `sample` (row-major, `dim` wide) by Lloyd's k-means over
 /// squared L2 from k-means++ seeds; an empty cluster takes the sample row farthest from
@@ -138,12 +187,15 @@ pub fn primary_sizes(cluster_sizes: &[u32], bin_of: &[u32], bins: usize) -> Vec<
 }
 
 /// A point's list from two partitions' lists (each in selection order, nearest first):
-/// alternately one entry of each, duplicates and `own` dropped, at most `m`.
-pub fn interleave<T: PartialEq + Copy>(a: &[T], b: &[T], m: usize, own: T) -> Vec<T> {
+/// `per` entries of `a`, then one of `b`, and so on (the rest of either once the other
+/// runs out), duplicates and `own` dropped, at most `m`.
+pub fn interleave<T: PartialEq + Copy>(a: &[T], b: &[T], per: usize, m: usize, own: T) -> Vec<T> {
+    let per = per.max(1);
     let mut out = Vec::with_capacity(m.min(a.len() + b.len()));
     let (mut i, mut j) = (0, 0);
     while out.len() < m && (i < a.len() || j < b.len()) {
-        let next = if (i <= j && i < a.len()) || j >= b.len() {
+        let take_a = i < a.len() && (j >= b.len() || i < (j + 1) * per);
+        let next = if take_a {
             i += 1;
             a[i - 1]
         } else {
@@ -161,6 +213,46 @@ pub fn interleave<T: PartialEq + Copy>(a: &[T], b: &[T], m: usize, own: T) -> Ve
 /// quarter's slack so the capacity-bounded assignment finds room near each point.
 pub fn partition_count(n: usize, cap: usize) -> usize {
     (n * PARTITIONS_PER_POINT * 5).div_ceil(cap.max(1) * 4).max(2)
+}
+
+/// Partition–build–merge in memory, as the database build does it streaming from a
+/// temporary file: `parts` partitions, graphs over SQ8 codes trained on `sample`. The
+/// reference for measuring what partitioning costs in recall (core `eval --partitions`);
+/// unreachable nodes are left as they are (the database relinks them).
+pub fn build_in_partitions(base: &[f32], dim: usize, sample: &[f32], parts: usize, params: &BuildParams, policy: JoinPolicy) -> Graph {
+    let n = base.len() / dim;
+    let q = Quantizer::train(QuantizerKind::Sq8, dim, sample).expect("a sample to train on");
+    let clusters = kmeans(sample, dim, cluster_count(parts, sample.len() / dim), KMEANS_ITERS);
+    let ranks: Vec<Vec<u32>> = base.par_chunks(dim).map(|v| ranked_centroids(v, &clusters, dim)).collect();
+    let mut counts = vec![0u32; clusters.len() / dim];
+    ranks.iter().for_each(|r| counts[r[0] as usize] += 1);
+    let bin_of = pack(&counts, parts);
+    let mut sizes = primary_sizes(&counts, &bin_of, parts);
+    let cap = (n * PARTITIONS_PER_POINT * 5).div_ceil(parts * 4) as u32;
+    let assigned: Vec<[u32; 2]> = ranks.iter().map(|r| assign(r, &bin_of, &mut sizes, cap)).collect();
+    let part_params = policy.params(params);
+    let never = AtomicBool::new(false);
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for p in 0..parts as u32 {
+        let members: Vec<u32> = (0..n as u32).filter(|&u| assigned[u as usize].contains(&p)).collect();
+        let codes: Vec<u8> = members.iter().flat_map(|&u| q.encode_vec(&base[u as usize * dim..(u as usize + 1) * dim])).collect();
+        let g = build_with(BuildInput::Codes { codes: &codes, quantizer: &q }, dim, &part_params, &never, &mut |_, _| {})
+            .expect("never aborted");
+        for (i, &u) in members.iter().enumerate() {
+            let new: Vec<u32> = g.neighbours[i].iter().map(|&j| members[j as usize]).collect();
+            let primary = assigned[u as usize][0] == p;
+            lists[u as usize] = policy.merge(&lists[u as usize], &new, primary, params.m, u);
+        }
+    }
+    let mut mean = vec![0f64; dim];
+    sample.chunks_exact(dim).for_each(|r| mean.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64));
+    let mean: Vec<f32> = mean.iter().map(|&s| (s / (sample.len() / dim).max(1) as f64) as f32).collect();
+    let entry = base
+        .chunks_exact(dim)
+        .enumerate()
+        .min_by(|a, b| l2_squared(a.1, &mean).total_cmp(&l2_squared(b.1, &mean)))
+        .map_or(0, |(i, _)| i as u32);
+    Graph { neighbours: lists, entry }
 }
 
 #[cfg(test)]
@@ -224,10 +316,40 @@ mod tests {
 
     #[test]
     fn interleave_alternates_dedups_and_caps() {
-        assert_eq!(interleave(&[1, 2, 3], &[4, 2, 5], 10, 0), vec![1, 4, 2, 3, 5]);
-        assert_eq!(interleave(&[1, 2, 3], &[4, 5, 6], 3, 0), vec![1, 4, 2]);
-        assert_eq!(interleave(&[7, 1], &[], 5, 7), vec![1]);
-        assert_eq!(interleave::<u32>(&[], &[], 5, 0), Vec::<u32>::new());
+        assert_eq!(interleave(&[1, 2, 3], &[4, 2, 5], 1, 10, 0), vec![1, 4, 2, 3, 5]);
+        assert_eq!(interleave(&[1, 2, 3], &[4, 5, 6], 1, 3, 0), vec![1, 4, 2]);
+        assert_eq!(interleave(&[1, 2, 3, 4], &[7, 8], 2, 10, 0), vec![1, 2, 7, 3, 4, 8]);
+        assert_eq!(interleave(&[7, 1], &[], 1, 5, 7), vec![1]);
+        assert_eq!(interleave::<u32>(&[], &[], 1, 5, 0), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn partitioned_graph_links_mostly_within_clusters() {
+        // 4,000 points in 8 separated clusters (16-d), 4 partitions: every point has a list
+        // of at most m, mostly inside its own cluster.
+        let dim = 16;
+        let mut base = Vec::new();
+        for i in 0..4000u32 {
+            let c = (i % 8) as f32;
+            base.extend((0..dim).map(|d| c * 3.0 + ((i * 31 + d as u32 * 17) % 97) as f32 / 97.0));
+        }
+        let params = BuildParams { m: 16, ef_construction: 64, ..BuildParams::default() };
+        let g = build_in_partitions(&base, dim, &base, 4, &params, JoinPolicy::for_m(16));
+        assert_eq!(g.neighbours.len(), 4000);
+        assert!(g.neighbours.iter().all(|l| !l.is_empty() && l.len() <= 16));
+        let same: usize = g.neighbours.iter().enumerate().flat_map(|(u, l)| l.iter().map(move |&v| (u as u32 % 8 == v % 8) as usize)).sum();
+        let total: usize = g.neighbours.iter().map(|l| l.len()).sum();
+        assert!(same * 2 >= total, "{same} of {total} edges within a cluster");
+    }
+
+    #[test]
+    fn merge_takes_new_whole_first_then_joins_primary_first() {
+        let p = JoinPolicy { part_m: 8, primary_per_secondary: 2 };
+        assert_eq!(p.merge(&[], &[3, 1, 2], false, 2, 1), vec![3, 2]);
+        // old [5, 6, 7] is the primary list: two of it per one of new's.
+        assert_eq!(p.merge(&[5, 6, 7], &[3, 4], false, 5, 0), vec![5, 6, 3, 7, 4]);
+        assert_eq!(p.merge(&[5, 6, 7], &[3, 4], true, 5, 0), vec![3, 4, 5, 6, 7]);
+        assert_eq!(JoinPolicy::for_m(16).merge(&[5], &[3, 5], false, 4, 0), vec![5, 3]);
     }
 
     #[test]
