@@ -105,7 +105,7 @@ unsafe fn build_partitioned(
     );
     progress(PROGRESS_CREATE_IDX_SUBPHASE, PHASE_PARTITION);
     let clusters = cluster_count(k, sample.len() / dim);
-    let centroids = run_parallel(pool, |_| kmeans(&sample, dim, clusters, KMEANS_ITERS));
+    let centroids = run_parallel(pool, |sh| kmeans(&sample, dim, clusters, KMEANS_ITERS, &sh.abort));
     let (assigned, entry) = assign_nodes(pool, &mut file, &node_of_row, &centroids, dim, k, cap, &sample);
 
     // The node tuples, in node order, without neighbours.

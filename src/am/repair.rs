@@ -269,7 +269,12 @@ fn finish(index: Relation, pending: u64, out: Repaired) -> Repaired {
 
 /// Marks everything reachable from `stack` in `seen`, not expanding `blocked` nodes.
 pub(super) fn walk(store: &mut PgStore, seen: &mut SlotBits, mut stack: Vec<u64>, blocked: &impl Fn(&u64) -> bool) {
+    let mut popped = 0u32;
     while let Some(id) = stack.pop() {
+        popped = popped.wrapping_add(1);
+        if popped % 4096 == 0 {
+            pgrx::check_for_interrupts!();
+        }
         if blocked(&id) {
             continue;
         }

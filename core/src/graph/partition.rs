@@ -10,7 +10,7 @@ use super::{build_with, BuildInput, BuildParams, Graph};
 use crate::distance::l2_squared;
 use crate::quant::{Quantizer, QuantizerKind};
 use rayon::prelude::*;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Partitions each point joins.
 pub const PARTITIONS_PER_POINT: usize = 2;
@@ -63,13 +63,17 @@ impl JoinPolicy {
 
 /// `k` centroids (row-major) of `sample` (row-major, `dim` wide) by Lloyd's k-means over
 /// squared L2 from k-means++ seeds; an empty cluster takes the sample row farthest from
-/// its centroid. Deterministic; runs on the current rayon pool.
-pub fn kmeans(sample: &[f32], dim: usize, k: usize, iters: usize) -> Vec<f32> {
+/// its centroid. Deterministic; runs on the current rayon pool. Stops early (with the
+/// centroids so far) once `abort` is set.
+pub fn kmeans(sample: &[f32], dim: usize, k: usize, iters: usize, abort: &AtomicBool) -> Vec<f32> {
     let n = sample.len() / dim;
     assert!(n > 0 && k > 0, "k-means needs points and centroids");
     let k = k.min(n);
-    let mut centroids = seeds(sample, dim, k);
+    let mut centroids = seeds(sample, dim, k, abort);
     for _ in 0..iters {
+        if abort.load(Ordering::Relaxed) {
+            break;
+        }
         let near: Vec<(u32, f32)> = sample.par_chunks(dim).map(|p| nearest(p, &centroids, dim)).collect();
         let mut sum = vec![0f64; k * dim];
         let mut count = vec![0usize; k];
@@ -97,7 +101,7 @@ pub fn kmeans(sample: &[f32], dim: usize, k: usize, iters: usize) -> Vec<f32> {
 
 /// k-means++ seeding (each next seed drawn with probability proportional to its squared
 /// distance from the seeds so far), from a fixed-seed generator so builds repeat.
-fn seeds(sample: &[f32], dim: usize, k: usize) -> Vec<f32> {
+fn seeds(sample: &[f32], dim: usize, k: usize, abort: &AtomicBool) -> Vec<f32> {
     let n = sample.len() / dim;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -110,6 +114,9 @@ fn seeds(sample: &[f32], dim: usize, k: usize) -> Vec<f32> {
     let mut out = row(0).to_vec();
     let mut d: Vec<f32> = sample.par_chunks(dim).map(|p| l2_squared(p, row(0))).collect();
     for _ in 1..k {
+        if abort.load(Ordering::Relaxed) {
+            break;
+        }
         let total: f64 = d.iter().map(|&x| x as f64).sum();
         let pick = if total > 0.0 {
             let mut at = next() * total;
@@ -222,7 +229,8 @@ pub fn partition_count(n: usize, cap: usize) -> usize {
 pub fn build_in_partitions(base: &[f32], dim: usize, sample: &[f32], parts: usize, params: &BuildParams, policy: JoinPolicy) -> Graph {
     let n = base.len() / dim;
     let q = Quantizer::train(QuantizerKind::Sq8, dim, sample).expect("a sample to train on");
-    let clusters = kmeans(sample, dim, cluster_count(parts, sample.len() / dim), KMEANS_ITERS);
+    let never = AtomicBool::new(false);
+    let clusters = kmeans(sample, dim, cluster_count(parts, sample.len() / dim), KMEANS_ITERS, &never);
     let ranks: Vec<Vec<u32>> = base.par_chunks(dim).map(|v| ranked_centroids(v, &clusters, dim)).collect();
     let mut counts = vec![0u32; clusters.len() / dim];
     ranks.iter().for_each(|r| counts[r[0] as usize] += 1);
@@ -231,7 +239,6 @@ pub fn build_in_partitions(base: &[f32], dim: usize, sample: &[f32], parts: usiz
     let cap = (n * PARTITIONS_PER_POINT * 5).div_ceil(parts * 4) as u32;
     let assigned: Vec<[u32; 2]> = ranks.iter().map(|r| assign(r, &bin_of, &mut sizes, cap)).collect();
     let part_params = policy.params(params);
-    let never = AtomicBool::new(false);
     let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
     for p in 0..parts as u32 {
         let members: Vec<u32> = (0..n as u32).filter(|&u| assigned[u as usize].contains(&p)).collect();
@@ -268,7 +275,7 @@ mod tests {
             let c = (i % 3) as f32 * 100.0;
             s.extend_from_slice(&[c + (i as f32 * 0.37).sin(), (i as f32 * 0.11).cos()]);
         }
-        let cs = kmeans(&s, dim, 3, 10);
+        let cs = kmeans(&s, dim, 3, 10, &AtomicBool::new(false));
         let mut xs: Vec<f32> = cs.chunks(2).map(|c| c[0]).collect();
         xs.sort_by(|a, b| a.total_cmp(b));
         for (x, want) in xs.iter().zip([0.0, 100.0, 200.0]) {
@@ -279,7 +286,7 @@ mod tests {
     #[test]
     fn kmeans_handles_more_centroids_than_points_and_duplicates() {
         let s = vec![1.0f32; 8]; // 4 identical 2-d points
-        let cs = kmeans(&s, 2, 10, 3);
+        let cs = kmeans(&s, 2, 10, 3, &AtomicBool::new(false));
         assert_eq!(cs.len(), 4 * 2);
         assert!(cs.iter().all(|&x| x == 1.0));
     }
