@@ -16,7 +16,7 @@ use super::build_run::{alloc_vec, probe, progress, reserve, run_parallel, PROGRE
 use super::build_spill::SpillFile;
 use super::build_write::{write_header_pages, write_index, Quantizers};
 use super::index;
-use super::pages::{self, modify_item_as, BulkWriter, Wal, PAGE_NODE};
+use super::pages::{modify_item_as, BulkWriter, Wal, PAGE_NODE};
 use super::repair::{relink_orphans, walk, SlotBits};
 use super::store::PgStore;
 use crate::fmgr::error;
@@ -189,9 +189,8 @@ unsafe fn build_partitioned(
 unsafe fn relink_unreachable(index: Relation, n: usize, entry: usize, pos: impl Fn(usize) -> ItemPointer) {
     index::forget(index);
     let st = index::state(index);
-    let per_page = pg_sys::BLCKSZ as usize / st.layout.tuple_size.max(1) + 1;
+    let mut seen = SlotBits::for_index(index, &st.layout);
     let mut store = PgStore::new(index, st, None);
-    let mut seen = SlotBits::new(pages::nblocks(index), per_page);
     let entry = pos(entry).to_u64();
     seen.insert(entry);
     walk(&mut store, &mut seen, vec![entry], &|_| false);

@@ -21,7 +21,7 @@ use super::vacuum::delay_point;
 use pgrx::pg_sys::{self, Relation};
 use std::collections::{HashMap, HashSet};
 use vsag_core::graph::{fill_prune, SearchState};
-use vsag_core::page::{ItemPointer, NodeMut, NodeRef};
+use vsag_core::page::{ItemPointer, NodeLayout, NodeMut, NodeRef};
 use vsag_core::quant::index_distance;
 
 #[derive(Default, Debug)]
@@ -65,8 +65,12 @@ pub(super) struct SlotBits {
 }
 
 impl SlotBits {
-    pub(super) fn new(nblocks: u32, per_page: usize) -> Self {
+    fn new(nblocks: u32, per_page: usize) -> Self {
         SlotBits { bits: vec![0; (nblocks as usize * per_page).div_ceil(64)], per_page }
+    }
+    /// Every slot `index` has now, for nodes of `layout`.
+    pub(super) unsafe fn for_index(index: Relation, layout: &NodeLayout) -> Self {
+        SlotBits::new(pages::nblocks(index), pgrx::pg_sys::BLCKSZ as usize / layout.tuple_size.max(1) + 1)
     }
     fn slot(&self, id: u64) -> Option<usize> {
         let p = ItemPointer::from_u64(id);
@@ -188,8 +192,7 @@ pub unsafe fn repair(index: Relation, strategy: pg_sys::BufferAccessStrategy) ->
     let to_free: HashSet<u64> = dead.keys().filter(|id| !still_linked.contains(id)).copied().collect();
 
     // Step 4: walk from the entry, never through free or to-be-freed slots.
-    let per_page = pgrx::pg_sys::BLCKSZ as usize / layout.tuple_size.max(1) + 1;
-    let mut seen = SlotBits::new(pages::nblocks(index), per_page);
+    let mut seen = SlotBits::for_index(index, &layout);
     let blocked = |id: &u64| free.contains(id) || to_free.contains(id);
     seen.insert(entry);
     walk(&mut store, &mut seen, vec![entry], &blocked);
