@@ -194,7 +194,8 @@ def plan_1e8(f, overhead_ms, coord_qps):
     L.append(f"| RAM | ≥ {idx + heap:.0f} GB to serve from memory ({idx:.1f} index + {heap:.1f} heap); "
              f"{idx * 1.5 + 4:.0f} GB if the heap may come from NVMe |")
     L.append(f"| maintenance_work_mem for one in-memory build | ≥ {raw:.1f} GB (raw float vectors; below it the "
-             "build inserts the rest row by row, much slower) |")
+             "rows go to a temporary file and the graph is built over 8-bit codes, or in overlapping "
+             "partitions when even those do not fit: slower, never row by row) |")
     L.append(f"| build time | {build_core_s / 3600:.1f} core-hours → ~{build_core_s / 16 / 60:.0f} min on 16 cores "
              "(linear in rows from the 100k figure; the graph build grows a little faster than linear, so "
              "treat as a lower bound) |")

@@ -1,8 +1,9 @@
 //! `amgettuple`: quantized-first beam search with selective exact re-ranking.
 //!
 //! The search navigates on codes with a beam of `vsag.ef_search`. Rows come back in
-//! batches of `ef_search / vsag.rerank_factor`, each chosen among the best `ef_search`
-//! candidates and sorted by exact distance; with `vsag.rerank = on` a candidate only gets an
+//! batches of `ef_search / vsag.rerank_factor` (at least 10, the common LIMIT, and at most
+//! `ef_search`), each chosen among the best `ef_search` candidates and sorted by exact
+//! distance; with `vsag.rerank = on` a candidate only gets an
 //! exact distance if its estimate minus the quantizer's error bound (times
 //! `vsag.rerank_error_scale`) could still enter the batch (VSAG's precision filter). When
 //! the beam is used up (LIMIT above ef_search, or a WHERE clause rejecting rows) the search
@@ -11,7 +12,7 @@
 
 use super::heap::HeapFetch;
 use super::index::{self, read_meta, to_index_space};
-use super::options::{EARLY_STOP_RANK, RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR};
+use super::options::{RERANK, RERANK_ERROR_SCALE, RERANK_FACTOR, TYPICAL_LIMIT};
 use super::scan_settings::{IterativeScan, ScanSettings};
 use super::pages::{self, PAGE_NODE};
 use super::store::{PgStore, HIDDEN_ROW};
@@ -218,7 +219,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         None => s.search.insert(SearchState::new(q, entry.to_u64())),
     };
     search.set_prefetch_depth(s.cfg.prefetch_depth);
-    search.set_early_stop(EARLY_STOP_RANK, s.cfg.early_stop);
+    search.set_early_stop(TYPICAL_LIMIT, s.cfg.early_stop);
     s.mode = Mode::Search;
 }
 
@@ -245,14 +246,11 @@ fn refill(s: &mut ScanState) -> bool {
         (f32::INFINITY, f32::INFINITY)
     };
     // After an early stop the beam holds only what the search expanded: batches follow it,
-    // at least EARLY_STOP_RANK rows each, and a continuation widens it step by step.
+    // and a continuation widens it step by step.
     if search.ef() < ef && !search.stopped_early() {
         search.run(store, ef);
     }
-    let mut k = ((search.ef() as f32 / factor).ceil() as usize).max(1);
-    if search.stopped_early() {
-        k = k.max(EARLY_STOP_RANK.min(ef));
-    }
+    let k = ((search.ef() as f32 / factor).ceil() as usize).max(TYPICAL_LIMIT.min(ef)).max(1);
     loop {
         search.next_batch_selective(store, k, factor, bound, fine_bound, hits);
         if hits.is_empty() {

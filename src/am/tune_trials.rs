@@ -292,8 +292,9 @@ impl Tuner<'_, '_> {
                     give_up_ms = give_up_ms.min(GIVE_UP * t.mean_ms);
                     finalists.push(t.setting);
                     next = t.setting.ef_search;
-                    // Latency is not monotonic in ef_search near k: below k·rerank_factor a
-                    // scan continues in several batches. The fastest-looking passing trial of
+                    // Latency is not monotonic in ef_search near k: a batch holds
+                    // max(ef_search / rerank_factor, 10) rows, so a k above 10 may take
+                    // several batches below k·rerank_factor. The fastest-looking passing trial of
                     // this search_m competes too.
                     let fastest = self
                         .trials
