@@ -94,6 +94,12 @@ SELECT qbig_recall(10) >= 0.95 AS two_precision_recall;
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM qbig ORDER BY v <-> (SELECT v FROM qbig WHERE id = 7) LIMIT 10) s;
 SELECT exact_distances AS exact_two FROM vsag_last_scan_stats() \gset
+-- a LIMIT 10 query is one batch even where ef_search / rerank_factor < 10: each beam candidate
+-- is re-ranked or skipped once (batches of 4 would skip, and count, the same candidates again)
+SET vsag.ef_search = 16;
+SELECT count(*) FROM (SELECT id FROM qbig ORDER BY v <-> (SELECT v FROM qbig WHERE id = 7) LIMIT 10) s;
+SELECT exact_distances + rerank_skipped <= 16 AS one_batch, rows FROM vsag_last_scan_stats();
+SET vsag.ef_search = 100;
 DROP INDEX qbig_two;
 CREATE INDEX qbig_one ON qbig USING vsag (v vector_l2_ops) WITH (quantizer = 'bit', fine_quantizer = none);
 SELECT count(*) FROM (SELECT id FROM qbig ORDER BY v <-> (SELECT v FROM qbig WHERE id = 7) LIMIT 10) s;
